@@ -1,0 +1,266 @@
+// azops/log_tail.hpp — turning raw output into lines a person (and a JSON file) can hold.
+//
+// Owns: sanitising one raw output line (ANSI CSI/OSC escapes removed, a `\r` rewrite keeps only the
+// text after the last `\r`, invalid UTF-8 replaced by U+FFFD, NUL and other control bytes removed,
+// lines over `max_line_bytes` cut with a visible marker), splitting a byte stream into lines without
+// unbounded buffering, and the bounded tail of the last N lines.
+// Thread-safety: the free functions are pure and reentrant; LineSplitter and LogTail are plain values,
+// to be guarded by their owner. Errors: none — every byte sequence gives a valid, bounded UTF-8 line.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace azops {
+
+// A sanitised line never holds more than this many bytes of text, plus the cut marker.
+inline constexpr std::size_t max_line_bytes = 4096;
+
+namespace detail {
+
+inline constexpr char escape_byte = '\x1b';
+inline constexpr std::string_view replacement_char = "\xEF\xBF\xBD";  // U+FFFD
+
+// True when every byte is printable ASCII: such a line needs no work. Eight bytes at a time,
+// since most build output is plain ASCII and this check runs for every line.
+inline bool is_plain_ascii(std::string_view s) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+        const std::uint64_t x7f = w ^ (ones * 0x7F);
+        const std::uint64_t is_del = (x7f - ones) & ~x7f & highs;
+        if ((below_space | is_del | (w & highs)) != 0) return false;
+    }
+    for (; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c >= 0x7F) return false;
+    }
+    return true;
+}
+
+// The part of a line a terminal would finally show after carriage returns: trailing `\r`s
+// (CRLF endings) are dropped, then only the text after the last remaining `\r` is kept.
+inline std::string_view after_last_carriage_return(std::string_view s) noexcept {
+    while (!s.empty() && s.back() == '\r') s.remove_suffix(1);
+    const auto cr = s.rfind('\r');
+    return cr == std::string_view::npos ? s : s.substr(cr + 1);
+}
+
+// Length of the escape sequence starting at s[i] == ESC (at least 1; an unterminated sequence runs
+// to the end of the line, so it can never leak half an escape into the output).
+inline std::size_t escape_length(std::string_view s, std::size_t i) noexcept {
+    const std::size_t n = s.size();
+    if (i + 1 >= n) return n - i;
+    const char kind = s[i + 1];
+    if (kind == '[') {  // CSI: parameters 0x30–0x3F, intermediates 0x20–0x2F, one final 0x40–0x7E
+        std::size_t j = i + 2;
+        while (j < n && s[j] >= 0x20 && s[j] <= 0x3F) ++j;
+        if (j < n && s[j] >= 0x40 && s[j] <= 0x7E) ++j;
+        return j - i;
+    }
+    if (kind == ']' || kind == 'P' || kind == '_' || kind == '^' || kind == 'X') {
+        // OSC / DCS / APC / PM / SOS: a string ended by BEL or by ESC '\'.
+        std::size_t j = i + 2;
+        while (j < n) {
+            if (s[j] == '\a') return j + 1 - i;
+            if (s[j] == escape_byte && j + 1 < n && s[j + 1] == '\\') return j + 2 - i;
+            ++j;
+        }
+        return n - i;
+    }
+    // Other escapes: intermediates 0x20–0x2F, then one final byte (e.g. ESC ( B, ESC 7, ESC =).
+    std::size_t j = i + 1;
+    while (j < n && s[j] >= 0x20 && s[j] <= 0x2F) ++j;
+    if (j < n) ++j;
+    return j - i;
+}
+
+// Length of the valid UTF-8 sequence at s[i] (a lead byte >= 0x80), or 0 when it is invalid;
+// `invalid_span` then tells how many bytes form the maximal invalid subpart to replace by one U+FFFD.
+inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i, std::size_t& invalid_span) noexcept {
+    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char lead = at(i);
+    std::size_t need = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) need = 1;
+    else if (lead == 0xE0) { need = 2; lo = 0xA0; }
+    else if (lead >= 0xE1 && lead <= 0xEC) need = 2;
+    else if (lead == 0xED) { need = 2; hi = 0x9F; }
+    else if (lead >= 0xEE && lead <= 0xEF) need = 2;
+    else if (lead == 0xF0) { need = 3; lo = 0x90; }
+    else if (lead >= 0xF1 && lead <= 0xF3) need = 3;
+    else if (lead == 0xF4) { need = 3; hi = 0x8F; }
+    else { invalid_span = 1; return 0; }
+    std::size_t k = 1;
+    for (; k <= need; ++k) {
+        if (i + k >= s.size()) break;
+        const unsigned char c = at(i + k);
+        const unsigned char min = (k == 1) ? lo : 0x80;
+        const unsigned char max = (k == 1) ? hi : 0xBF;
+        if (c < min || c > max) break;
+    }
+    if (k == need + 1) return need + 1;
+    invalid_span = k;
+    return 0;
+}
+
+// Appends `piece` unless the line is already full; counts what did not fit.
+struct BoundedLine {
+    std::string& out;
+    std::size_t cut_bytes = 0;
+
+    void append(std::string_view piece) {
+        if (cut_bytes == 0 && out.size() + piece.size() <= max_line_bytes) {
+            out.append(piece);
+        } else {
+            cut_bytes += piece.size();
+        }
+    }
+};
+
+}  // namespace detail
+
+// Sanitises `raw` and returns a view of the result: `raw` itself when it is already clean (no
+// allocation), otherwise a view into `scratch`, which the caller keeps alive while using the view.
+inline std::string_view sanitize_line_into(std::string_view raw, std::string& scratch) {
+    if (raw.size() <= max_line_bytes && detail::is_plain_ascii(raw)) return raw;
+    const std::string_view text = detail::after_last_carriage_return(raw);
+    scratch.clear();
+    scratch.reserve(text.size() < max_line_bytes ? text.size() : max_line_bytes + 32);
+    detail::BoundedLine line{scratch};
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c == static_cast<unsigned char>(detail::escape_byte)) {
+            i += detail::escape_length(text, i);
+        } else if (c < 0x80) {
+            const bool printable = c >= 0x20 ? c != 0x7F : c == '\t';
+            if (printable) line.append(text.substr(i, 1));
+            ++i;
+        } else {
+            std::size_t invalid_span = 0;
+            const std::size_t len = detail::utf8_sequence_length(text, i, invalid_span);
+            if (len != 0) {
+                line.append(text.substr(i, len));
+                i += len;
+            } else {
+                line.append(detail::replacement_char);
+                i += invalid_span;
+            }
+        }
+    }
+    if (line.cut_bytes != 0) {
+        scratch += " \xE2\x80\xA6[cut " + std::to_string(line.cut_bytes) + " bytes]";
+    }
+    return scratch;
+}
+
+// Sanitises one raw output line (without its trailing '\n') into valid, bounded UTF-8 text.
+inline std::string sanitize_line(std::string_view raw) {
+    std::string scratch;
+    const std::string_view clean = sanitize_line_into(raw, scratch);
+    if (clean.data() != scratch.data()) return std::string(clean);
+    return scratch;
+}
+
+// Splits a byte stream into lines, across chunk boundaries, without unbounded buffering: a line
+// longer than `max_buffered` keeps only its head and the count of bytes dropped, so a 16 MiB line
+// without a newline costs at most `max_buffered` bytes of memory.
+class LineSplitter {
+public:
+    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered) {}
+
+    // Calls `on_line(std::string_view raw_line)` for every complete line in `chunk`.
+    template <typename OnLine>
+    void feed(std::string_view chunk, OnLine&& on_line) {
+        while (!chunk.empty()) {
+            const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
+            if (nl == nullptr) {
+                buffer(chunk);
+                return;
+            }
+            const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
+            if (pending_.empty() && dropped_ == 0) {
+                on_line(chunk.substr(0, len));
+            } else {
+                buffer(chunk.substr(0, len));
+                emit_pending(on_line);
+            }
+            chunk.remove_prefix(len + 1);
+        }
+    }
+
+    // Emits the last unterminated line, if any (call once at end of stream).
+    template <typename OnLine>
+    void finish(OnLine&& on_line) {
+        if (!pending_.empty() || dropped_ != 0) emit_pending(on_line);
+    }
+
+    bool has_partial() const noexcept { return !pending_.empty() || dropped_ != 0; }
+
+private:
+    void buffer(std::string_view piece) {
+        const std::size_t room = max_buffered_ - std::min(max_buffered_, pending_.size());
+        const std::size_t take = std::min(room, piece.size());
+        pending_.append(piece.substr(0, take));
+        dropped_ += piece.size() - take;
+    }
+
+    template <typename OnLine>
+    void emit_pending(OnLine& on_line) {
+        if (dropped_ != 0) {
+            pending_ += " \xE2\x80\xA6[cut " + std::to_string(dropped_) + " bytes]";
+        }
+        on_line(std::string_view(pending_));
+        pending_.clear();
+        dropped_ = 0;
+    }
+
+    std::size_t max_buffered_;
+    std::string pending_;
+    std::size_t dropped_ = 0;
+};
+
+// The last `capacity` lines, oldest first; pushing beyond capacity drops the oldest. A ring, so a
+// task that logs ten million lines holds exactly `capacity` of them.
+class LogTail {
+public:
+    explicit LogTail(std::size_t capacity = 50) : ring_(capacity == 0 ? 1 : capacity) {}
+
+    void push(std::string line) {
+        ring_[next_] = std::move(line);
+        next_ = (next_ + 1) % ring_.size();
+        if (size_ < ring_.size()) ++size_;
+        ++total_;
+    }
+
+    std::vector<std::string> lines() const {
+        std::vector<std::string> out;
+        out.reserve(size_);
+        const std::size_t first = (next_ + ring_.size() - size_) % ring_.size();
+        for (std::size_t k = 0; k < size_; ++k) out.push_back(ring_[(first + k) % ring_.size()]);
+        return out;
+    }
+
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return ring_.size(); }
+    std::uint64_t total_lines() const noexcept { return total_; }
+
+private:
+    std::vector<std::string> ring_;
+    std::size_t next_ = 0;
+    std::size_t size_ = 0;
+    std::uint64_t total_ = 0;
+};
+
+}  // namespace azops

@@ -1,0 +1,116 @@
+#include <azops/log_tail.hpp>
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+using azops::sanitize_line;
+
+TEST_CASE("sanitize_line: plain ASCII comes back unchanged and without a copy") {
+    const std::string line = "#7 [ 3/10] RUN apt-get update";
+    std::string scratch;
+    const auto view = azops::sanitize_line_into(line, scratch);
+    CHECK(view == line);
+    CHECK(view.data() == line.data());
+    CHECK(scratch.empty());
+}
+
+TEST_CASE("sanitize_line: ANSI CSI colour and cursor sequences are removed") {
+    CHECK(sanitize_line("\x1b[1;31mERROR\x1b[0m: failed") == "ERROR: failed");
+    CHECK(sanitize_line("\x1b[2K\x1b[1A => [2/5] RUN make") == " => [2/5] RUN make");
+    CHECK(sanitize_line("\x1b[?25lhidden cursor\x1b[?25h") == "hidden cursor");
+    CHECK(sanitize_line("huge \x1b[999999999C move") == "huge  move");
+}
+
+TEST_CASE("sanitize_line: OSC sequences are removed, terminated by BEL, by ST, or not at all") {
+    CHECK(sanitize_line("\x1b]0;window title\x07text") == "text");
+    CHECK(sanitize_line("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ end") == "link end");
+    CHECK(sanitize_line("before \x1b]0;never terminated") == "before ");
+    CHECK(sanitize_line("trailing escape \x1b") == "trailing escape ");
+    CHECK(sanitize_line("charset \x1b(Bswitch") == "charset switch");
+}
+
+TEST_CASE("sanitize_line: a carriage return keeps only what a terminal shows last") {
+    CHECK(sanitize_line("Downloading 10%\rDownloading 55%\rDownloading 100%") == "Downloading 100%");
+    CHECK(sanitize_line("windows line ending\r") == "windows line ending");
+    CHECK(sanitize_line("progress 3%\rprogress 9%\r\r") == "progress 9%");
+    CHECK(sanitize_line("\r") == "");
+}
+
+TEST_CASE("sanitize_line: invalid UTF-8 becomes U+FFFD and valid UTF-8 stays") {
+    CHECK(sanitize_line("ok \xff\xfe bad") == "ok \xEF\xBF\xBD\xEF\xBF\xBD bad");
+    CHECK(sanitize_line("\xe2\x9d\xaf Booting Windows") == "\xe2\x9d\xaf Booting Windows");
+    CHECK(sanitize_line("cut \xe2\x82") == "cut \xEF\xBF\xBD");                   // truncated sequence
+    CHECK(sanitize_line("overlong \xc0\xaf") == "overlong \xEF\xBF\xBD\xEF\xBF\xBD");
+    CHECK(sanitize_line("surrogate \xed\xa0\x80") == "surrogate \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+    CHECK(sanitize_line("emoji \xf0\x9f\x9a\x80") == "emoji \xf0\x9f\x9a\x80");
+}
+
+TEST_CASE("sanitize_line: NUL and other control bytes are removed, tabs stay") {
+    CHECK(sanitize_line(std::string("a\0b", 3)) == "ab");
+    CHECK(sanitize_line("bell\x07 back\x08 del\x7f") == "bell back del");
+    CHECK(sanitize_line("col1\tcol2") == "col1\tcol2");
+}
+
+TEST_CASE("sanitize_line: an over-long line is cut with a marker saying how much was cut") {
+    const std::string line(10000, 'x');
+    const std::string clean = sanitize_line(line);
+    CHECK(clean.rfind(std::string(azops::max_line_bytes, 'x'), 0) == 0);
+    CHECK(clean.substr(azops::max_line_bytes) == " \xE2\x80\xA6[cut 5904 bytes]");
+
+    // The cut never splits a multi-byte character.
+    std::string wide;
+    for (int i = 0; i < 3000; ++i) wide += "\xc3\xa9";  // é, 2 bytes each
+    const std::string cut = sanitize_line(wide);
+    const auto marker = cut.find(" \xE2\x80\xA6[cut ");
+    REQUIRE(marker != std::string::npos);
+    CHECK(marker == azops::max_line_bytes);
+    CHECK(cut.find("[cut 1904 bytes]") != std::string::npos);
+}
+
+TEST_CASE("sanitize_line: whatever the bytes, the result dumps as valid JSON") {
+    std::string nasty;
+    for (int i = 0; i < 256; ++i) nasty += static_cast<char>(i);
+    nasty += "\x1b[31m\xf0\x9f\xff\r\x1b]0;t";
+    const std::string clean = sanitize_line(nasty);
+    const nlohmann::json j = clean;
+    CHECK_NOTHROW((void)j.dump());  // strict mode: throws on invalid UTF-8
+}
+
+TEST_CASE("LineSplitter: lines across chunk boundaries, CRLF, and the last unterminated line") {
+    std::vector<std::string> lines;
+    const auto collect = [&](std::string_view l) { lines.emplace_back(l); };
+    azops::LineSplitter splitter;
+    splitter.feed("first li", collect);
+    splitter.feed("ne\nsecond\r\nthi", collect);
+    splitter.feed("rd", collect);
+    CHECK(lines == std::vector<std::string>{"first line", "second\r"});
+    splitter.finish(collect);
+    CHECK(lines.back() == "third");
+}
+
+TEST_CASE("LineSplitter: a 16 MiB line without a newline is held bounded and marked") {
+    std::vector<std::string> lines;
+    const auto collect = [&](std::string_view l) { lines.emplace_back(l); };
+    azops::LineSplitter splitter(64 * 1024);
+    const std::string block(1024 * 1024, 'z');
+    for (int i = 0; i < 16; ++i) splitter.feed(block, collect);
+    CHECK(lines.empty());
+    splitter.feed("\nnext line\n", collect);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].size() < 64 * 1024 + 64);
+    CHECK(lines[0].find("[cut " + std::to_string(16 * 1024 * 1024 - 64 * 1024) + " bytes]") != std::string::npos);
+    CHECK(lines[1] == "next line");
+}
+
+TEST_CASE("LogTail: keeps the last N lines, oldest first") {
+    azops::LogTail tail(3);
+    CHECK(tail.lines().empty());
+    for (int i = 1; i <= 5; ++i) tail.push("line " + std::to_string(i));
+    CHECK(tail.lines() == std::vector<std::string>{"line 3", "line 4", "line 5"});
+    CHECK(tail.total_lines() == 5);
+    CHECK(tail.capacity() == 3);
+}
