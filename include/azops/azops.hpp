@@ -1,0 +1,15 @@
+// azops/azops.hpp — the whole toolkit in one include.
+//
+// Everything here needs only the standard library, POSIX and nlohmann/json. The HTTP server needs
+// cpp-httplib as well; it is included when AZOPS_WITH_SERVER is defined to 1 (the azops::server
+// CMake target and meson's azops_server_dep define it), so a program that only writes status does
+// not need cpp-httplib at all.
+#pragma once
+
+#include <azops/version.hpp>
+#include <azops/log_tail.hpp>
+#include <azops/status.hpp>
+#include <azops/status_writer.hpp>
+#include <azops/process.hpp>
+#include <azops/tracker.hpp>
+

@@ -1,0 +1,431 @@
+// azops/tracker.hpp — azops::Tracker, the one object a program talks to.
+//
+// Owns: the state of one task (operations, phases, steps, log tail, VM, final state), the run token
+// and stop requests, and the StatusWriter that publishes it to the status file. Every change is made
+// in memory under one mutex; the file is written by the writer's thread, never on the thread that
+// calls `log`.
+// Thread-safety: every member function may be called from any thread.
+// Errors: the constructor throws std::filesystem::filesystem_error when the status folder cannot be
+// created; after that nothing throws into the caller: write failures become the status's `notice`.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <azops/log_tail.hpp>
+#include <azops/status.hpp>
+#include <azops/status_writer.hpp>
+
+namespace azops {
+
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
+
+struct TrackerOptions {
+    std::filesystem::path status_file = "benchmark_results/azure_ops_status.json";
+    WallClock clock;                                // defaults to std::chrono::system_clock::now
+    std::size_t log_lines = 50;                     // lines kept in `log_tail`
+    std::chrono::milliseconds min_write_interval{100};
+    std::chrono::milliseconds heartbeat{2000};
+    std::chrono::milliseconds stop_request_poll{250};  // how often `<status file>.cancel` is looked for
+};
+
+// What the program knows of its VM; unset fields keep their previous value.
+struct VmInfo {
+    std::optional<std::string> name;
+    std::optional<std::string> size;
+    std::optional<std::string> region;
+    std::optional<std::string> ip;
+    std::optional<std::string> state;
+    std::optional<std::string> vnc_url;
+};
+
+// The last status document the writer produced, for servers that push it to viewers.
+struct Published {
+    std::uint64_t version = 0;
+    std::string json;
+};
+
+namespace detail {
+
+inline std::string random_token() {
+    std::random_device entropy;  // /dev/urandom (getrandom) on Linux
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string token;
+    for (int i = 0; i < 6; ++i) {  // 192 bits
+        const std::uint32_t word = entropy();
+        for (int shift = 0; shift < 32; shift += 8) {
+            const auto byte = static_cast<unsigned>((word >> shift) & 0xFFu);
+            token += hex[byte >> 4];
+            token += hex[byte & 0xFu];
+        }
+    }
+    return token;
+}
+
+inline bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+inline double seconds_between(std::chrono::system_clock::time_point from, std::chrono::system_clock::time_point to) {
+    return std::max(0.0, std::chrono::duration<double>(to - from).count());
+}
+
+}  // namespace detail
+
+class Tracker {
+public:
+    using Clock = std::chrono::system_clock;
+
+    explicit Tracker(TrackerOptions options = {})
+        : options_(std::move(options)),
+          tail_(options_.log_lines),
+          token_(detail::random_token()) {
+        if (!options_.clock) options_.clock = [] { return Clock::now(); };
+        status_.status_file = absolute_path(options_.status_file);
+        status_.started_at = iso8601_utc(options_.clock());
+        status_.state = "idle";
+        writer_ = std::make_unique<StatusWriter>(
+            StatusWriterOptions{options_.status_file, options_.min_write_interval, options_.heartbeat,
+                                options_.stop_request_poll},
+            [this] { return render(); }, [this] { look_for_stop_request(); },
+            [this](const AtomicWriteResult& r) { note_write_problem(r); });
+    }
+
+    Tracker(const Tracker&) = delete;
+    Tracker& operator=(const Tracker&) = delete;
+
+    // A task still running when its tracker goes away did not finish: say so in the final write.
+    ~Tracker() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (status_.state == "running") {
+                finish_locked("failed", std::string("the program ended before the task finished"));
+            }
+        }
+        writer_.reset();
+        remove_run_files();
+    }
+
+    // Starts the task: resets progress, writes the run token beside the status file.
+    void begin(std::string task) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto now = options_.clock();
+            started_ = now;
+            status_.task = std::move(task);
+            status_.state = "running";
+            status_.started_at = iso8601_utc(now);
+            status_.error.reset();
+            status_.timeline.clear();
+            status_.progress_pct = 0.0;
+            status_.step = status_.total_steps = 0;
+            status_.cancellable = static_cast<bool>(cancel_handler_);
+        }
+        write_token_file();
+        writer_->set_heartbeat(true);
+        changed();
+    }
+
+    // Enters a new operation: closes the previous timeline entry (succeeded) and opens one.
+    void operation(std::string name, int total_steps = 0) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto now = options_.clock();
+            close_timeline_entry(now, "succeeded");
+            status_.operation = name;
+            status_.phase.clear();
+            status_.detail.clear();
+            status_.step = 0;
+            status_.total_steps = std::max(0, total_steps);
+            status_.timeline.push_back(TimelineEntry{std::move(name), "running", iso8601_utc(now), std::nullopt, 0.0});
+            operation_started_ = now;
+        }
+        changed();
+    }
+
+    void phase(std::string phase, std::string detail = {}) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.phase = std::move(phase);
+            if (!detail.empty()) status_.detail = sanitize_line(detail);
+        }
+        changed();
+    }
+
+    // Step `step` of `total` inside the current operation (1-based); progress follows unless the
+    // program reports percentages itself through `progress`.
+    void step(int step, int total, std::string detail = {}) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.total_steps = std::max(0, total);
+            status_.step = std::clamp(step, 0, std::max(status_.total_steps, step));
+            if (!detail.empty()) status_.detail = sanitize_line(detail);
+            if (!explicit_progress_ && status_.total_steps > 0) {
+                set_progress_locked(100.0 * std::max(0, status_.step - 1) / status_.total_steps);
+            }
+        }
+        changed();
+    }
+
+    // Progress of the whole task, 0–100; values outside are clamped, and it never goes backwards
+    // within one task.
+    void progress(double pct) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            explicit_progress_ = true;
+            set_progress_locked(pct);
+        }
+        changed();
+    }
+
+    void detail(std::string text) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.detail = sanitize_line(text);
+        }
+        changed();
+    }
+
+    // One raw output line (without '\n'). Sanitised here; the file is written later by the writer.
+    void log(std::string_view raw_line) {
+        std::string scratch;
+        const std::string_view clean = sanitize_line_into(raw_line, scratch);
+        std::string line(clean);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            tail_.push(std::move(line));
+            last_output_ = options_.clock();
+        }
+        writer_->notify();
+    }
+
+    void set_vm(const VmInfo& vm) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto assign = [](std::optional<std::string>& field, const std::optional<std::string>& value) {
+                if (value) field = value->empty() ? std::nullopt : std::optional<std::string>(sanitize_line(*value));
+            };
+            assign(status_.vm_name, vm.name);
+            assign(status_.vm_size, vm.size);
+            assign(status_.region, vm.region);
+            assign(status_.vm_ip, vm.ip);
+            assign(status_.vm_state, vm.state);
+            assign(status_.vnc_url, vm.vnc_url);
+        }
+        changed();
+    }
+
+    void notice(std::optional<std::string> text) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.notice = text ? std::optional<std::string>(sanitize_line(*text)) : std::nullopt;
+        }
+        changed();
+    }
+
+    void succeed() { finish("succeeded", std::nullopt); }
+    void fail(std::string error) { finish("failed", std::move(error)); }
+    void cancel(std::string reason = "stopped on request") { finish("cancelled", std::move(reason)); }
+
+    // Who to call when a viewer asks the task to stop (the page's Stop button, a `.cancel` file).
+    // The handler runs on the thread that received the request and must only start the stop.
+    void on_cancel(std::function<void()> handler) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            cancel_handler_ = std::move(handler);
+            status_.cancellable = cancel_handler_ && status_.state == "running";
+        }
+        changed();
+    }
+
+    // Asks the task to stop; false when no stop can be honoured now.
+    bool request_cancel() {
+        std::function<void()> handler;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!status_.cancellable || !cancel_handler_) return false;
+            handler = cancel_handler_;
+            status_.notice = "stop requested";
+        }
+        changed();
+        handler();
+        return true;
+    }
+
+    bool cancellable() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return status_.cancellable;
+    }
+
+    const std::string& token() const noexcept { return token_; }
+
+    OpsStatus snapshot() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return snapshot_locked();
+    }
+
+    Published published() const {
+        std::lock_guard<std::mutex> lock(publish_mutex_);
+        return published_;
+    }
+
+    // Waits until a document newer than `seen` is published; false on timeout.
+    bool wait_for_publish(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+        std::unique_lock<std::mutex> lock(publish_mutex_);
+        return published_cv_.wait_for(lock, timeout, [&] { return published_.version != seen; });
+    }
+
+    // Writes the current status now, on this thread.
+    void flush() { writer_->flush(); }
+
+    StatusWriterStats writer_stats() const { return writer_->stats(); }
+
+    const std::filesystem::path& status_file() const noexcept { return options_.status_file; }
+    std::filesystem::path token_file() const { return sidecar(".token"); }
+    std::filesystem::path cancel_request_file() const { return sidecar(".cancel"); }
+
+private:
+    static std::string absolute_path(const std::filesystem::path& p) {
+        std::error_code ec;
+        const auto abs = std::filesystem::absolute(p, ec);
+        return (ec ? p : abs.lexically_normal()).string();
+    }
+
+    std::filesystem::path sidecar(const char* suffix) const {
+        std::filesystem::path p = options_.status_file;
+        p += suffix;
+        return p;
+    }
+
+    void changed() { writer_->notify(); }
+
+    void set_progress_locked(double pct) {
+        pct = std::clamp(pct, 0.0, 100.0);
+        status_.progress_pct = std::max(status_.progress_pct, pct);
+    }
+
+    void close_timeline_entry(Clock::time_point now, const char* state) {
+        if (status_.timeline.empty() || status_.timeline.back().ended_at) return;
+        auto& entry = status_.timeline.back();
+        entry.state = state;
+        entry.ended_at = iso8601_utc(now);
+        entry.duration_seconds = detail::seconds_between(operation_started_, now);
+    }
+
+    void finish(const char* state, std::optional<std::string> error) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            finish_locked(state, std::move(error));
+        }
+        writer_->set_heartbeat(false);
+        writer_->flush();
+    }
+
+    void finish_locked(const char* state, std::optional<std::string> error) {
+        const auto now = options_.clock();
+        close_timeline_entry(now, state);
+        status_.state = state;
+        status_.cancellable = false;
+        status_.error = error ? std::optional<std::string>(sanitize_line(*error)) : std::nullopt;
+        if (status_.state == "succeeded") status_.progress_pct = 100.0;
+        status_.eta_seconds = std::nullopt;
+        finished_ = now;
+    }
+
+    OpsStatus snapshot_locked() const {
+        OpsStatus s = status_;
+        const auto now = options_.clock();
+        s.log_tail = tail_.lines();
+        s.updated_at = iso8601_utc(now);
+        s.elapsed_seconds = started_ ? detail::seconds_between(*started_, finished_.value_or(now)) : 0.0;
+        if (!s.timeline.empty() && !s.timeline.back().ended_at) {
+            s.timeline.back().duration_seconds = detail::seconds_between(operation_started_, now);
+        }
+        return s;
+    }
+
+    std::string render() {
+        std::string text;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            text = to_json_text(snapshot_locked());
+        }
+        {
+            std::lock_guard<std::mutex> lock(publish_mutex_);
+            if (text != published_.json) {
+                published_.json = text;
+                ++published_.version;
+            }
+        }
+        published_cv_.notify_all();
+        return text;
+    }
+
+    void write_token_file() {
+        const auto result = write_file_atomically(token_file(), token_ + "\n", AtomicWriteOptions{false, 0600});
+        if (!result.ok) note_write_problem(result);
+    }
+
+    void remove_run_files() noexcept {
+        std::error_code ec;
+        std::filesystem::remove(token_file(), ec);
+        std::filesystem::remove(cancel_request_file(), ec);
+    }
+
+    // A server in another process asks for a stop by leaving `<status file>.cancel` with the token.
+    void look_for_stop_request() {
+        std::ifstream in(cancel_request_file());
+        if (!in) return;
+        std::string presented;
+        std::getline(in, presented);
+        in.close();
+        std::error_code ec;
+        std::filesystem::remove(cancel_request_file(), ec);
+        if (detail::constant_time_equal(presented, token_)) {
+            if (!request_cancel()) notice(std::string("a stop was requested, but the task cannot be stopped now"));
+        } else {
+            notice(std::string("ignored a stop request that did not carry this run's token"));
+        }
+    }
+
+    void note_write_problem(const AtomicWriteResult& result) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        status_.notice = sanitize_line(result.error);
+    }
+
+    TrackerOptions options_;
+    mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
+    OpsStatus status_;
+    LogTail tail_;
+    std::optional<Clock::time_point> started_;
+    std::optional<Clock::time_point> finished_;
+    std::optional<Clock::time_point> last_output_;
+    Clock::time_point operation_started_{};
+    bool explicit_progress_ = false;
+    std::function<void()> cancel_handler_;
+    const std::string token_;
+
+    mutable std::mutex publish_mutex_;
+    mutable std::condition_variable published_cv_;
+    Published published_;
+
+    std::unique_ptr<StatusWriter> writer_;  // last: its thread calls back into the members above
+};
+
+}  // namespace azops
