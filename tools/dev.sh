@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The project's two entry points on a fresh Debian 12 machine:
+#   bash tools/dev.sh demo   install what is missing, build, run the demo with its dashboard
+#   bash tools/dev.sh test   install what is missing, build with g++ (CMake and meson) and clang++, run every test
+# Build folders go under build/ (override with AZOPS_BUILD_ROOT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD_ROOT=${AZOPS_BUILD_ROOT:-$ROOT/build}
+JOBS=${AZOPS_JOBS:-$(nproc)}
+
+# Everything the builds and tests use, from Debian 12's own archive.
+PACKAGES=(
+  g++ clang cmake ninja-build meson pkg-config python3
+  nlohmann-json3-dev libcpp-httplib-dev doctest-dev libcli11-dev
+)
+
+log() { printf '\n== %s\n' "$*"; }
+
+install_missing_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "all ${#PACKAGES[@]} packages present"
+    return
+  fi
+  log "installing: ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+cmake_build() {  # name, compiler, build type
+  local dir=$BUILD_ROOT/$1
+  log "CMake build with $2 ($3) in $dir"
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$2" -DCMAKE_BUILD_TYPE="$3" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+run_tests() {
+  install_missing_packages
+  cmake_build gcc g++ RelWithDebInfo
+  log "ctest (g++)"
+  ctest --test-dir "$BUILD_ROOT/gcc" -j "$JOBS" --output-on-failure --timeout 600
+
+  cmake_build clang clang++ RelWithDebInfo
+  log "ctest (clang++)"
+  ctest --test-dir "$BUILD_ROOT/clang" -j "$JOBS" --output-on-failure --timeout 600
+
+  log "meson build and test (g++)"
+  rm -rf "$BUILD_ROOT/meson"
+  meson setup "$BUILD_ROOT/meson" "$ROOT" >/dev/null
+  meson test -C "$BUILD_ROOT/meson" --print-errorlogs --num-processes "$JOBS"
+}
+
+run_demo() {
+  install_missing_packages
+  cmake_build gcc g++ RelWithDebInfo
+  local status_file=$BUILD_ROOT/demo/azure_ops_status.json
+  log "demo: azops run on a short build-like command; status in $status_file"
+  "$BUILD_ROOT/gcc/bin/azops" run --task demo --operation command --status-file "$status_file" -- \
+    sh -c 'for i in 1 2 3 4 5; do echo "step $i of 5: working"; sleep 1; done'
+  log "final status"
+  cat "$status_file"
+  echo
+}
+
+case "${1:-}" in
+  test) run_tests ;;
+  demo) run_demo ;;
+  *) echo "usage: bash tools/dev.sh demo|test" >&2; exit 2 ;;
+esac
