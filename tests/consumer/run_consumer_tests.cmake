@@ -1,4 +1,5 @@
-# Installs azops into a scratch prefix, then builds tests/consumer against it with find_package.
+# Installs azops into a scratch prefix and builds tests/consumer against it with find_package, then
+# builds it again with azops added as a subfolder.
 # Run as: cmake -DSOURCE_DIR=... -DWORK_DIR=... -DGENERATOR=... -P run_consumer_tests.cmake
 file(REMOVE_RECURSE "${WORK_DIR}")
 function(run)
@@ -17,3 +18,9 @@ run("${CMAKE_COMMAND}" --build "${WORK_DIR}/consumer-build")
 run("${WORK_DIR}/consumer-build/consumer")
 run("${WORK_DIR}/consumer-build/consumer_server")
 message(STATUS "find_package(azops) from an installed copy: ok")
+
+run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/subdir-build" -G "${GENERATOR}"
+    "-DAZOPS_SOURCE=${SOURCE_DIR}")
+run("${CMAKE_COMMAND}" --build "${WORK_DIR}/subdir-build")
+run("${WORK_DIR}/subdir-build/consumer")
+message(STATUS "add_subdirectory(azops): ok")
