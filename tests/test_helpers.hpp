@@ -47,6 +47,18 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
     out << text;
 }
 
+// For what nothing can signal (a process of someone else's vanishing): checks `done` until it holds
+// or `limit` passes.
+template <typename Done>
+bool eventually(Done done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        ::usleep(5000);
+    }
+    return true;
+}
+
 // Wall-clock time that only moves when the test says so.
 class ManualClock {
 public:

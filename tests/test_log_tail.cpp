@@ -114,3 +114,24 @@ TEST_CASE("LogTail: keeps the last N lines, oldest first") {
     CHECK(tail.total_lines() == 5);
     CHECK(tail.capacity() == 3);
 }
+
+TEST_CASE("LineSplitter: the bound and the cut count do not depend on how the stream was chunked") {
+    const std::string long_line(100000, 'q');
+    const std::string stream = long_line + "\nshort\n";
+    std::vector<std::pair<std::string, std::size_t>> whole, bytewise;
+    azops::LineSplitter a(1000), b(1000);
+    a.feed(stream, [&](std::string_view l, std::size_t cut) { whole.emplace_back(l, cut); });
+    for (char c : stream) {
+        b.feed(std::string_view(&c, 1), [&](std::string_view l, std::size_t cut) { bytewise.emplace_back(l, cut); });
+    }
+    REQUIRE(whole.size() == 2);
+    CHECK(whole == bytewise);
+    CHECK(whole[0].first.size() == 1000);
+    CHECK(whole[0].second == 99000);
+    CHECK(azops::sanitize_line(whole[0].first, whole[0].second) == std::string(1000, 'q') + " \xE2\x80\xA6[cut 99000 bytes]");
+    CHECK(azops::sanitize_line(std::string(5000, 'q'), 95000).find("[cut 95904 bytes]") != std::string::npos);
+}
+
+TEST_CASE("sanitize_line: bytes already cut upstream are counted in the marker, even on a short line") {
+    CHECK(azops::sanitize_line("head of a long line", 70000) == "head of a long line \xE2\x80\xA6[cut 70000 bytes]");
+}

@@ -61,8 +61,8 @@ CliResult run_file(Run&& command, const std::string& relative) {
     return run(command, in);
 }
 
-const auto parse_boot = [](std::istream& in, std::ostream& out, std::ostream& err) { return run_parse_boot(in, out, err); };
-const auto parse_waa = [](std::istream& in, std::ostream& out, std::ostream& err) { return run_parse_waa(in, out, err); };
+const auto parse_boot = [](std::istream& in, std::ostream& out, std::ostream& err) { return azops_cli::run_parse_boot(in, out, err); };
+const auto parse_waa = [](std::istream& in, std::ostream& out, std::ostream& err) { return azops_cli::run_parse_waa(in, out, err); };
 
 // Hands out `good` bytes, then fails as a disk or pipe read error would.
 class FailingBuf : public std::streambuf {

@@ -4,6 +4,8 @@
 
 #include <csignal>
 #include <fstream>
+
+#include "test_helpers.hpp"
 #include <string>
 #include <thread>
 
@@ -93,7 +95,7 @@ TEST_CASE("ChildProcess: a stop reaches the whole process group and reaps it") {
     CHECK(status.stop_requested);
     CHECK(status.signal == std::optional<int>(SIGTERM));
     REQUIRE(grandchild > 0);
-    CHECK_FALSE(process_runs(grandchild));
+    CHECK(azops_test::eventually([&] { return !process_runs(grandchild); }));
 }
 
 TEST_CASE("ChildProcess: a child that ignores SIGTERM is killed after the grace period") {

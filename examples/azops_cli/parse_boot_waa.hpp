@@ -1,4 +1,4 @@
-// parse_boot_waa.hpp — `azops parse-boot` and `azops parse-waa`: replay a saved log through the
+// azops_cli/parse_boot_waa.hpp — `azops parse boot` and `azops parse waa`: replay a saved log through the
 // Windows-boot or the WAA-benchmark parser and print what a tracker would see.
 //
 // Both read raw log bytes (ANSI colours, `\r` rewrites and invalid UTF-8 are fine), split them on
@@ -19,6 +19,8 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+
+namespace azops_cli {
 
 namespace parse_boot_waa_detail {
 
@@ -149,3 +151,5 @@ inline int run_parse_waa(std::istream& in, std::ostream& out, std::ostream& err)
     d::print(out, summary);
     return parser.error() ? 1 : 0;
 }
+
+}  // namespace azops_cli

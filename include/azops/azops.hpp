@@ -11,5 +11,16 @@
 #include <azops/status.hpp>
 #include <azops/status_writer.hpp>
 #include <azops/process.hpp>
+#include <azops/docker_parser.hpp>
+#include <azops/boot_parser.hpp>
+#include <azops/waa_parser.hpp>
+#include <azops/cost.hpp>
+#include <azops/history.hpp>
+#include <azops/eta.hpp>
 #include <azops/tracker.hpp>
+#include <azops/azure.hpp>
+#include <azops/browser.hpp>
 
+#if defined(AZOPS_WITH_SERVER) && AZOPS_WITH_SERVER
+#include <azops/server.hpp>
+#endif

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -114,17 +115,28 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i, std::
     return 0;
 }
 
-// Appends `piece` unless the line is already full; counts what did not fit.
+inline std::string cut_marker(std::size_t cut_bytes) {
+    return " \xE2\x80\xA6[cut " + std::to_string(cut_bytes) + " bytes]";
+}
+
+inline bool is_printable_ascii(unsigned char c) noexcept { return (c >= 0x20 && c < 0x7F) || c == '\t'; }
+
+// Appends text up to `max_line_bytes` and counts what did not fit. A run of ASCII may be split
+// anywhere; a multi-byte character is appended whole or not at all.
 struct BoundedLine {
     std::string& out;
     std::size_t cut_bytes = 0;
 
     void append(std::string_view piece) {
-        if (cut_bytes == 0 && out.size() + piece.size() <= max_line_bytes) {
-            out.append(piece);
-        } else {
+        if (cut_bytes != 0) {
             cut_bytes += piece.size();
+            return;
         }
+        const std::size_t room = max_line_bytes - out.size();
+        const bool splittable = static_cast<unsigned char>(piece.front()) < 0x80;
+        const std::size_t take = piece.size() <= room ? piece.size() : (splittable ? room : 0);
+        out.append(piece.substr(0, take));
+        cut_bytes += piece.size() - take;
     }
 };
 
@@ -132,8 +144,10 @@ struct BoundedLine {
 
 // Sanitises `raw` and returns a view of the result: `raw` itself when it is already clean (no
 // allocation), otherwise a view into `scratch`, which the caller keeps alive while using the view.
-inline std::string_view sanitize_line_into(std::string_view raw, std::string& scratch) {
-    if (raw.size() <= max_line_bytes && detail::is_plain_ascii(raw)) return raw;
+// `already_cut` counts bytes of this line that were dropped before it got here (LineSplitter's
+// bound); they are added to the cut marker so it tells the whole loss.
+inline std::string_view sanitize_line_into(std::string_view raw, std::string& scratch, std::size_t already_cut = 0) {
+    if (already_cut == 0 && raw.size() <= max_line_bytes && detail::is_plain_ascii(raw)) return raw;
     const std::string_view text = detail::after_last_carriage_return(raw);
     scratch.clear();
     scratch.reserve(text.size() < max_line_bytes ? text.size() : max_line_bytes + 32);
@@ -144,9 +158,14 @@ inline std::string_view sanitize_line_into(std::string_view raw, std::string& sc
         if (c == static_cast<unsigned char>(detail::escape_byte)) {
             i += detail::escape_length(text, i);
         } else if (c < 0x80) {
-            const bool printable = c >= 0x20 ? c != 0x7F : c == '\t';
-            if (printable) line.append(text.substr(i, 1));
-            ++i;
+            std::size_t end = i;
+            while (end < text.size() && detail::is_printable_ascii(static_cast<unsigned char>(text[end]))) ++end;
+            if (end > i) {
+                line.append(text.substr(i, end - i));
+                i = end;
+            } else {
+                ++i;  // a control byte: dropped
+            }
         } else {
             std::size_t invalid_span = 0;
             const std::size_t len = detail::utf8_sequence_length(text, i, invalid_span);
@@ -159,28 +178,31 @@ inline std::string_view sanitize_line_into(std::string_view raw, std::string& sc
             }
         }
     }
-    if (line.cut_bytes != 0) {
-        scratch += " \xE2\x80\xA6[cut " + std::to_string(line.cut_bytes) + " bytes]";
-    }
+    line.cut_bytes += already_cut;
+    if (line.cut_bytes != 0) scratch += detail::cut_marker(line.cut_bytes);
     return scratch;
 }
 
 // Sanitises one raw output line (without its trailing '\n') into valid, bounded UTF-8 text.
-inline std::string sanitize_line(std::string_view raw) {
+inline std::string sanitize_line(std::string_view raw, std::size_t already_cut = 0) {
     std::string scratch;
-    const std::string_view clean = sanitize_line_into(raw, scratch);
+    const std::string_view clean = sanitize_line_into(raw, scratch, already_cut);
     if (clean.data() != scratch.data()) return std::string(clean);
     return scratch;
 }
 
 // Splits a byte stream into lines, across chunk boundaries, without unbounded buffering: a line
 // longer than `max_buffered` keeps only its head and the count of bytes dropped, so a 16 MiB line
-// without a newline costs at most `max_buffered` bytes of memory.
+// without a newline costs at most `max_buffered` bytes of memory. The bound is the same however the
+// stream was chunked.
+//
+// `on_line` is called as on_line(std::string_view head, std::size_t cut_bytes) when it takes two
+// arguments (hand both to `sanitize_line_into`, which then reports the whole loss), else as
+// on_line(std::string_view line) with the cut marker already appended to a cut line.
 class LineSplitter {
 public:
-    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered) {}
+    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
-    // Calls `on_line(std::string_view raw_line)` for every complete line in `chunk`.
     template <typename OnLine>
     void feed(std::string_view chunk, OnLine&& on_line) {
         while (!chunk.empty()) {
@@ -190,10 +212,12 @@ public:
                 return;
             }
             const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
+            const std::string_view line = chunk.substr(0, len);
             if (pending_.empty() && dropped_ == 0) {
-                on_line(chunk.substr(0, len));
+                const std::size_t keep = std::min(len, max_buffered_);
+                emit(on_line, line.substr(0, keep), len - keep);
             } else {
-                buffer(chunk.substr(0, len));
+                buffer(line);
                 emit_pending(on_line);
             }
             chunk.remove_prefix(len + 1);
@@ -203,7 +227,7 @@ public:
     // Emits the last unterminated line, if any (call once at end of stream).
     template <typename OnLine>
     void finish(OnLine&& on_line) {
-        if (!pending_.empty() || dropped_ != 0) emit_pending(on_line);
+        if (has_partial()) emit_pending(on_line);
     }
 
     bool has_partial() const noexcept { return !pending_.empty() || dropped_ != 0; }
@@ -218,12 +242,20 @@ private:
 
     template <typename OnLine>
     void emit_pending(OnLine& on_line) {
-        if (dropped_ != 0) {
-            pending_ += " \xE2\x80\xA6[cut " + std::to_string(dropped_) + " bytes]";
-        }
-        on_line(std::string_view(pending_));
+        emit(on_line, std::string_view(pending_), dropped_);
         pending_.clear();
         dropped_ = 0;
+    }
+
+    template <typename OnLine>
+    void emit(OnLine& on_line, std::string_view head, std::size_t cut_bytes) {
+        if constexpr (std::is_invocable_v<OnLine&, std::string_view, std::size_t>) {
+            on_line(head, cut_bytes);
+        } else if (cut_bytes == 0) {
+            on_line(head);
+        } else {
+            on_line(std::string(head) + detail::cut_marker(cut_bytes));
+        }
     }
 
     std::size_t max_buffered_;

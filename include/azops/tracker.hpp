@@ -202,10 +202,11 @@ public:
         changed();
     }
 
-    // One raw output line (without '\n'). Sanitised here; the file is written later by the writer.
-    void log(std::string_view raw_line) {
+    // One raw output line (without '\n'), of which `cut_bytes` were already dropped upstream
+    // (LineSplitter's bound). Sanitised here; the file is written later by the writer's thread.
+    void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
-        const std::string_view clean = sanitize_line_into(raw_line, scratch);
+        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
         std::string line(clean);
         {
             std::lock_guard<std::mutex> lock(mutex_);

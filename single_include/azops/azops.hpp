@@ -36,6 +36,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -136,17 +137,28 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i, std::
     return 0;
 }
 
-// Appends `piece` unless the line is already full; counts what did not fit.
+inline std::string cut_marker(std::size_t cut_bytes) {
+    return " \xE2\x80\xA6[cut " + std::to_string(cut_bytes) + " bytes]";
+}
+
+inline bool is_printable_ascii(unsigned char c) noexcept { return (c >= 0x20 && c < 0x7F) || c == '\t'; }
+
+// Appends text up to `max_line_bytes` and counts what did not fit. A run of ASCII may be split
+// anywhere; a multi-byte character is appended whole or not at all.
 struct BoundedLine {
     std::string& out;
     std::size_t cut_bytes = 0;
 
     void append(std::string_view piece) {
-        if (cut_bytes == 0 && out.size() + piece.size() <= max_line_bytes) {
-            out.append(piece);
-        } else {
+        if (cut_bytes != 0) {
             cut_bytes += piece.size();
+            return;
         }
+        const std::size_t room = max_line_bytes - out.size();
+        const bool splittable = static_cast<unsigned char>(piece.front()) < 0x80;
+        const std::size_t take = piece.size() <= room ? piece.size() : (splittable ? room : 0);
+        out.append(piece.substr(0, take));
+        cut_bytes += piece.size() - take;
     }
 };
 
@@ -154,8 +166,10 @@ struct BoundedLine {
 
 // Sanitises `raw` and returns a view of the result: `raw` itself when it is already clean (no
 // allocation), otherwise a view into `scratch`, which the caller keeps alive while using the view.
-inline std::string_view sanitize_line_into(std::string_view raw, std::string& scratch) {
-    if (raw.size() <= max_line_bytes && detail::is_plain_ascii(raw)) return raw;
+// `already_cut` counts bytes of this line that were dropped before it got here (LineSplitter's
+// bound); they are added to the cut marker so it tells the whole loss.
+inline std::string_view sanitize_line_into(std::string_view raw, std::string& scratch, std::size_t already_cut = 0) {
+    if (already_cut == 0 && raw.size() <= max_line_bytes && detail::is_plain_ascii(raw)) return raw;
     const std::string_view text = detail::after_last_carriage_return(raw);
     scratch.clear();
     scratch.reserve(text.size() < max_line_bytes ? text.size() : max_line_bytes + 32);
@@ -166,9 +180,14 @@ inline std::string_view sanitize_line_into(std::string_view raw, std::string& sc
         if (c == static_cast<unsigned char>(detail::escape_byte)) {
             i += detail::escape_length(text, i);
         } else if (c < 0x80) {
-            const bool printable = c >= 0x20 ? c != 0x7F : c == '\t';
-            if (printable) line.append(text.substr(i, 1));
-            ++i;
+            std::size_t end = i;
+            while (end < text.size() && detail::is_printable_ascii(static_cast<unsigned char>(text[end]))) ++end;
+            if (end > i) {
+                line.append(text.substr(i, end - i));
+                i = end;
+            } else {
+                ++i;  // a control byte: dropped
+            }
         } else {
             std::size_t invalid_span = 0;
             const std::size_t len = detail::utf8_sequence_length(text, i, invalid_span);
@@ -181,28 +200,31 @@ inline std::string_view sanitize_line_into(std::string_view raw, std::string& sc
             }
         }
     }
-    if (line.cut_bytes != 0) {
-        scratch += " \xE2\x80\xA6[cut " + std::to_string(line.cut_bytes) + " bytes]";
-    }
+    line.cut_bytes += already_cut;
+    if (line.cut_bytes != 0) scratch += detail::cut_marker(line.cut_bytes);
     return scratch;
 }
 
 // Sanitises one raw output line (without its trailing '\n') into valid, bounded UTF-8 text.
-inline std::string sanitize_line(std::string_view raw) {
+inline std::string sanitize_line(std::string_view raw, std::size_t already_cut = 0) {
     std::string scratch;
-    const std::string_view clean = sanitize_line_into(raw, scratch);
+    const std::string_view clean = sanitize_line_into(raw, scratch, already_cut);
     if (clean.data() != scratch.data()) return std::string(clean);
     return scratch;
 }
 
 // Splits a byte stream into lines, across chunk boundaries, without unbounded buffering: a line
 // longer than `max_buffered` keeps only its head and the count of bytes dropped, so a 16 MiB line
-// without a newline costs at most `max_buffered` bytes of memory.
+// without a newline costs at most `max_buffered` bytes of memory. The bound is the same however the
+// stream was chunked.
+//
+// `on_line` is called as on_line(std::string_view head, std::size_t cut_bytes) when it takes two
+// arguments (hand both to `sanitize_line_into`, which then reports the whole loss), else as
+// on_line(std::string_view line) with the cut marker already appended to a cut line.
 class LineSplitter {
 public:
-    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered) {}
+    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
-    // Calls `on_line(std::string_view raw_line)` for every complete line in `chunk`.
     template <typename OnLine>
     void feed(std::string_view chunk, OnLine&& on_line) {
         while (!chunk.empty()) {
@@ -212,10 +234,12 @@ public:
                 return;
             }
             const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
+            const std::string_view line = chunk.substr(0, len);
             if (pending_.empty() && dropped_ == 0) {
-                on_line(chunk.substr(0, len));
+                const std::size_t keep = std::min(len, max_buffered_);
+                emit(on_line, line.substr(0, keep), len - keep);
             } else {
-                buffer(chunk.substr(0, len));
+                buffer(line);
                 emit_pending(on_line);
             }
             chunk.remove_prefix(len + 1);
@@ -225,7 +249,7 @@ public:
     // Emits the last unterminated line, if any (call once at end of stream).
     template <typename OnLine>
     void finish(OnLine&& on_line) {
-        if (!pending_.empty() || dropped_ != 0) emit_pending(on_line);
+        if (has_partial()) emit_pending(on_line);
     }
 
     bool has_partial() const noexcept { return !pending_.empty() || dropped_ != 0; }
@@ -240,12 +264,20 @@ private:
 
     template <typename OnLine>
     void emit_pending(OnLine& on_line) {
-        if (dropped_ != 0) {
-            pending_ += " \xE2\x80\xA6[cut " + std::to_string(dropped_) + " bytes]";
-        }
-        on_line(std::string_view(pending_));
+        emit(on_line, std::string_view(pending_), dropped_);
         pending_.clear();
         dropped_ = 0;
+    }
+
+    template <typename OnLine>
+    void emit(OnLine& on_line, std::string_view head, std::size_t cut_bytes) {
+        if constexpr (std::is_invocable_v<OnLine&, std::string_view, std::size_t>) {
+            on_line(head, cut_bytes);
+        } else if (cut_bytes == 0) {
+            on_line(head);
+        } else {
+            on_line(std::string(head) + detail::cut_marker(cut_bytes));
+        }
     }
 
     std::size_t max_buffered_;
@@ -1086,6 +1118,4045 @@ private:
 
 }  // namespace azops
 // #include <azops/process.hpp> — end
+// #include <azops/docker_parser.hpp> — begin
+// azops/docker_parser.hpp — what a `docker build` is doing, read from its output.
+//
+// Owns: DockerStepParser, which reads the sanitised output lines of one `docker build` — the legacy
+// builder (`Step X/Y : …`), BuildKit `--progress=plain` (`#N [k/n] …`) and BuildKit `--progress=tty`
+// once its redraws have been sanitised into lines (`[+] Building …`, ` => [k/n] …`) — and keeps step X
+// of Y, the current instruction and phase, per-step timings, cached steps, the outcome and the
+// builder's error text, plus the events that led there. docker_phase_for_instruction() names the
+// phase an instruction belongs to.
+// Thread-safety: DockerStepParser is a plain value: one thread feeds it, or its owner guards it.
+// Errors: feed() never throws on any input (only std::bad_alloc can escape); lines it does not
+// recognise are ignored; everything it stores is bounded, whatever it is fed. One parser follows one
+// build: once a build has ended, a second build in the same stream is not tracked.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace azops {
+
+enum class BuildOutcome { running, succeeded, failed };
+
+// Which of docker's output formats the parser has recognised.
+enum class DockerLogFormat { unknown, legacy, buildkit_plain, buildkit_tty };
+
+// Where step times come from: the clock passed to feed() (and the log's own durations where it gives
+// them), or the log alone — for a captured log whose lines all arrive at once.
+enum class StepTiming { clock, log_only };
+
+struct DockerStepEvent {  // one thing that happened, in order
+    enum class Kind {
+        step_started,
+        step_cached,
+        step_finished,
+        step_failed,
+        pulling,
+        exporting,
+        build_succeeded,
+        build_failed
+    };
+    Kind kind = Kind::step_started;
+    int step = 0;   // the step's position in the whole build (1-based); for build events, step()
+    int total = 0;  // total_steps() when the event happened
+    std::string instruction;
+    std::optional<double> seconds;  // the step's duration, on step_finished and step_failed when known
+    std::string message;            // image reference, tag, or error text
+};
+
+struct DockerStep {
+    int index = 0;  // position in the whole build: stages are numbered one after another, in the order they appear
+    std::string instruction;
+    bool cached = false;
+    std::optional<double> started_at, finished_at, duration;  // cached steps have no duration: they did no work
+    bool failed = false;
+    bool done = false;            // finished successfully or taken from the cache
+    bool cancelled = false;       // stopped because another step failed
+    bool output_clipped = false;  // BuildKit stopped printing its output: silence here is not a stall
+    std::string stage;    // BuildKit stage label (`builder`, `stage-0`, `linux/amd64`); empty for one unnamed stage
+    int stage_step = 0;   // k of `[k/n]`, or X of `Step X/Y`
+    int stage_total = 0;  // n of `[k/n]`, or Y of `Step X/Y`
+};
+
+inline std::string_view to_string(DockerStepEvent::Kind kind) noexcept {
+    switch (kind) {
+        case DockerStepEvent::Kind::step_started: return "step_started";
+        case DockerStepEvent::Kind::step_cached: return "step_cached";
+        case DockerStepEvent::Kind::step_finished: return "step_finished";
+        case DockerStepEvent::Kind::step_failed: return "step_failed";
+        case DockerStepEvent::Kind::pulling: return "pulling";
+        case DockerStepEvent::Kind::exporting: return "exporting";
+        case DockerStepEvent::Kind::build_succeeded: return "build_succeeded";
+        case DockerStepEvent::Kind::build_failed: return "build_failed";
+    }
+    return "unknown";
+}
+
+inline std::string_view to_string(BuildOutcome outcome) noexcept {
+    switch (outcome) {
+        case BuildOutcome::running: return "running";
+        case BuildOutcome::succeeded: return "succeeded";
+        case BuildOutcome::failed: return "failed";
+    }
+    return "unknown";
+}
+
+inline std::string_view to_string(DockerLogFormat format) noexcept {
+    switch (format) {
+        case DockerLogFormat::unknown: return "unknown";
+        case DockerLogFormat::legacy: return "legacy";
+        case DockerLogFormat::buildkit_plain: return "buildkit_plain";
+        case DockerLogFormat::buildkit_tty: return "buildkit_tty";
+    }
+    return "unknown";
+}
+
+namespace detail::docker {
+
+// Bounds on what one parser keeps, so that no input can make it grow without limit. Real builds stay
+// far below them (the WAA image has 30 instructions and about 30 BuildKit vertices).
+inline constexpr std::size_t max_text = 4096;
+inline constexpr std::size_t max_steps = 4096;
+inline constexpr std::size_t max_stages = 256;
+inline constexpr std::size_t max_vertices = 16384;
+inline constexpr std::size_t max_pending_events = 1024;
+inline constexpr std::size_t max_pull_names = 64;
+
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+inline std::string_view trim_spaces(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Takes 1–7 decimal digits from the front of `s`; more digits than that is no counter docker prints.
+inline std::optional<int> take_int(std::string_view& s) noexcept {
+    std::size_t i = 0;
+    int value = 0;
+    while (i < s.size() && i < 8 && is_digit(s[i])) {
+        value = value * 10 + (s[i] - '0');
+        ++i;
+    }
+    if (i == 0 || i == 8) return std::nullopt;
+    s.remove_prefix(i);
+    return value;
+}
+
+// `12`, `12.3`, `0.057`: the only number forms docker prints for seconds. Locale-independent.
+inline std::optional<double> parse_decimal(std::string_view s) noexcept {
+    std::string_view rest = s;
+    const auto whole = take_int(rest);
+    if (!whole) return std::nullopt;
+    double value = *whole;
+    if (rest.empty()) return value;
+    if (rest.front() != '.' || rest.size() == 1 || rest.size() > 10) return std::nullopt;
+    double scale = 1.0;
+    long long fraction = 0;
+    for (std::size_t i = 1; i < rest.size(); ++i) {
+        if (!is_digit(rest[i])) return std::nullopt;
+        fraction = fraction * 10 + (rest[i] - '0');
+        scale *= 10.0;
+    }
+    return value + static_cast<double>(fraction) / scale;
+}
+
+// `12.3s` → 12.3
+inline std::optional<double> parse_seconds(std::string_view s) noexcept {
+    if (s.empty() || s.back() != 's') return std::nullopt;
+    return parse_decimal(s.substr(0, s.size() - 1));
+}
+
+// A copy of at most max_text bytes, never splitting a UTF-8 sequence.
+inline std::string bounded_text(std::string_view s) {
+    if (s.size() <= max_text) return std::string(s);
+    std::size_t n = max_text;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return std::string(s.substr(0, n));
+}
+
+inline std::uint64_t text_hash(std::string_view s) noexcept {
+    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+    for (const char c : s) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+// The step counter BuildKit puts before an instruction: `[k/n]`, `[ k/n]` (k padded to the width of
+// n), `[stage k/n]`, `[linux/amd64 stage k/n]`.
+struct StepLabel {
+    std::string_view stage;
+    int index = 0;
+    int total = 0;
+    std::string_view instruction;
+};
+
+inline std::optional<StepLabel> parse_step_label(std::string_view s) noexcept {
+    if (s.empty() || s.front() != '[') return std::nullopt;
+    const std::size_t close = s.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    const std::string_view inside = s.substr(1, close - 1);
+    std::size_t p = inside.size();
+    while (p > 0 && is_digit(inside[p - 1])) --p;
+    const std::size_t total_digits = inside.size() - p;
+    if (total_digits == 0 || total_digits > 4 || p == 0 || inside[p - 1] != '/') return std::nullopt;
+    const std::size_t index_end = p - 1;
+    std::size_t q = index_end;
+    while (q > 0 && is_digit(inside[q - 1])) --q;
+    if (q == index_end || index_end - q > 4) return std::nullopt;
+    const std::string_view before = inside.substr(0, q);
+    if (!before.empty() && before.back() != ' ') return std::nullopt;
+    std::string_view index_text = inside.substr(q, index_end - q);
+    std::string_view total_text = inside.substr(p);
+    StepLabel label;
+    label.index = *take_int(index_text);
+    label.total = *take_int(total_text);
+    if (label.index < 1 || label.index > label.total) return std::nullopt;
+    label.stage = trim_spaces(before);
+    label.instruction = trim_spaces(s.substr(close + 1));
+    return label;
+}
+
+// `[internal] …`, `[auth] …`, `[linux/amd64 internal] …`: BuildKit's own work, not a step.
+inline bool is_internal_label(std::string_view s) noexcept {
+    const std::size_t close = s.find(']');
+    if (s.empty() || s.front() != '[' || close == std::string_view::npos) return false;
+    const std::string_view inside = s.substr(1, close - 1);
+    return inside == "internal" || inside == "auth" || ends_with(inside, " internal") || ends_with(inside, " auth");
+}
+
+// Splits ` … RUN make   3.2s` (a tty line) into its text and its trailing seconds.
+inline std::pair<std::string_view, std::optional<double>> split_trailing_seconds(std::string_view s) noexcept {
+    s = trim_spaces(s);
+    const std::size_t space = s.find_last_of(' ');
+    if (space == std::string_view::npos) return {s, std::nullopt};
+    const auto seconds = parse_seconds(s.substr(space + 1));
+    if (!seconds) return {s, std::nullopt};
+    return {trim_spaces(s.substr(0, space)), seconds};
+}
+
+inline bool is_hex_id(std::string_view s) noexcept {
+    if (starts_with(s, "sha256:")) s.remove_prefix(7);
+    if (s.size() < 12 || s.size() > 64) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); });
+}
+
+// The verbs that make a package manager fetch or install something, space-separated and space-framed;
+// empty when `name` is no package manager.
+inline std::string_view install_verbs(std::string_view name) noexcept {
+    struct Entry {
+        std::string_view manager;
+        std::string_view verbs;
+    };
+    static constexpr Entry table[] = {
+        {"apt-get", " install update upgrade dist-upgrade build-dep "},
+        {"apt", " install update upgrade full-upgrade "},
+        {"aptitude", " install update "},
+        {"apk", " add update upgrade "},
+        {"yum", " install update upgrade groupinstall "},
+        {"dnf", " install update upgrade groupinstall "},
+        {"microdnf", " install update "},
+        {"tdnf", " install update "},
+        {"zypper", " install in refresh ref update "},
+        {"pip", " install download "},
+        {"pip3", " install download "},
+        {"pipx", " install "},
+        {"pipenv", " install sync "},
+        {"poetry", " install add "},
+        {"uv", " sync add "},
+        {"conda", " install create update env "},
+        {"mamba", " install create update env "},
+        {"micromamba", " install create "},
+        {"npm", " install i ci add "},
+        {"yarn", " install add "},
+        {"pnpm", " install i add "},
+        {"gem", " install "},
+        {"bundle", " install "},
+        {"composer", " install require update "},
+        {"cargo", " install fetch "},
+        {"go", " get install mod "},
+        {"dotnet", " restore "},
+        {"playwright", " install install-deps "},
+    };
+    for (const auto& entry : table) {
+        if (entry.manager == name) return entry.verbs;
+    }
+    return {};
+}
+
+inline bool is_install_verb(std::string_view manager, std::string_view verb) noexcept {
+    const std::string_view verbs = install_verbs(manager);
+    const std::size_t at = verbs.find(verb);
+    return at != std::string_view::npos && verbs[at - 1] == ' ' && verbs[at + verb.size()] == ' ';
+}
+
+// Words that run the command after them (`sudo apt-get …`, `env DEBIAN_FRONTEND=noninteractive apt-get …`).
+inline bool is_command_wrapper(std::string_view word) noexcept {
+    return word == "sudo" || word == "env" || word == "exec" || word == "time" || word == "nice" || word == "nohup" ||
+           word == "command" || word == "xargs";
+}
+
+inline bool is_python(std::string_view word) noexcept {
+    return starts_with(word, "python") &&
+           std::all_of(word.begin() + 6, word.end(), [](char c) { return is_digit(c) || c == '.'; });
+}
+
+// True when a RUN command line installs dependencies: a package manager in command position, followed,
+// after its options, by an install-like verb (`apt-get -y install`, `python3 -m pip install`,
+// `cd /web && npm ci`); not when its name is only an argument (`echo pip install`).
+inline bool runs_package_manager(std::string_view command) noexcept {
+    const auto is_separator = [](char c) { return c == ';' || c == '&' || c == '|' || c == '(' || c == ')'; };
+    bool command_position = true;
+    bool after_python = false;  // `python -m` runs the module named next as a command
+    std::string_view manager;
+    std::size_t i = 0;
+    while (i < command.size()) {
+        const char c = command[i];
+        if (c == ' ' || c == '\t' || c == '\\') {
+            ++i;
+            continue;
+        }
+        if (is_separator(c)) {
+            command_position = true;
+            after_python = false;
+            manager = {};
+            ++i;
+            continue;
+        }
+        const std::size_t start = i;
+        while (i < command.size() && command[i] != ' ' && command[i] != '\t' && !is_separator(command[i])) ++i;
+        std::string_view word = command.substr(start, i - start);
+        if (!manager.empty()) {
+            if (word.front() == '-') continue;
+            if (is_install_verb(manager, word)) return true;
+            if (!install_verbs(word).empty()) {  // `uv pip install`: a manager driving another
+                manager = word;
+                continue;
+            }
+            manager = {};
+            command_position = false;
+            continue;
+        }
+        if (!command_position) continue;
+        if (word.front() == '-') {
+            if (after_python && word == "-m") continue;
+            if (after_python) command_position = false;
+            continue;
+        }
+        if (word.find('=') != std::string_view::npos || is_command_wrapper(word)) continue;
+        const std::size_t slash = word.rfind('/');
+        if (slash != std::string_view::npos) word.remove_prefix(slash + 1);
+        if (is_python(word)) {
+            after_python = true;
+            continue;
+        }
+        after_python = false;
+        command_position = false;
+        if (!install_verbs(word).empty()) manager = word;
+    }
+    return false;
+}
+
+inline bool equals_ignoring_case(std::string_view a, std::string_view upper) noexcept {
+    if (a.size() != upper.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char c = (a[i] >= 'a' && a[i] <= 'z') ? static_cast<char>(a[i] - 'a' + 'A') : a[i];
+        if (c != upper[i]) return false;
+    }
+    return true;
+}
+
+}  // namespace detail::docker
+
+// The phase a Dockerfile instruction puts the build in: `FROM` pulls the base image, `COPY`/`ADD`
+// copy files, a `RUN` that calls a package manager installs dependencies, another `RUN` runs a step,
+// and metadata instructions (`ENV`, `WORKDIR`, `EXPOSE`, …) configure the image.
+inline std::string docker_phase_for_instruction(std::string_view instruction) {
+    std::string_view rest = detail::docker::trim_spaces(instruction);
+    const auto next_word = [&rest] {
+        const std::size_t end = std::min(rest.find(' '), rest.size());
+        const std::string_view word = rest.substr(0, end);
+        rest = detail::docker::trim_spaces(rest.substr(end));
+        return word;
+    };
+    std::string_view keyword = next_word();
+    if (detail::docker::equals_ignoring_case(keyword, "ONBUILD")) keyword = next_word();
+    if (keyword.empty()) return "";
+    if (detail::docker::equals_ignoring_case(keyword, "FROM")) return "pulling_base_image";
+    if (detail::docker::equals_ignoring_case(keyword, "COPY") || detail::docker::equals_ignoring_case(keyword, "ADD"))
+        return "copying_files";
+    if (detail::docker::equals_ignoring_case(keyword, "RUN"))
+        return detail::docker::runs_package_manager(rest) ? "installing_dependencies" : "running_step";
+    return "configuring_image";
+}
+
+class DockerStepParser {
+public:
+    explicit DockerStepParser(StepTiming timing = StepTiming::clock) : timing_(timing) {}
+
+    // Feeds one sanitised line; `now_seconds` is a monotonic time in seconds used to time steps when
+    // the log itself gives no durations. Returns true when the parser's visible state changed.
+    bool feed(std::string_view line, double now_seconds = 0.0) {
+        if (line.empty()) return false;
+        changed_ = false;
+        now_ = now_seconds;
+        switch (line.front()) {
+            case '#': on_hash_line(line); break;
+            case ' ': on_indented_line(line); break;
+            case '[': on_bracket_line(line); break;
+            case '-': on_dash_line(line); break;
+            default: on_other_line(line); break;
+        }
+        return changed_;
+    }
+
+    // Events since the last call, oldest first. At most detail::docker::max_pending_events (1024) wait
+    // here: when nobody takes them, the oldest are dropped (and counted in dropped_events()).
+    std::vector<DockerStepEvent> take_events() {
+        std::vector<DockerStepEvent> out(std::make_move_iterator(events_.begin()),
+                                         std::make_move_iterator(events_.end()));
+        events_.clear();
+        return out;
+    }
+    std::size_t dropped_events() const noexcept { return dropped_events_; }
+
+    bool is_docker_build() const noexcept { return format_ != DockerLogFormat::unknown || seen_docker_; }
+    DockerLogFormat format() const noexcept { return format_; }
+
+    // Step X of Y. X adds up, over the stages, the highest step started or done in each (steps of one
+    // stage run in order), so it never decreases; Y adds up the stages' totals, and grows when a
+    // stage BuildKit had not yet printed appears.
+    int step() const noexcept { return step_; }
+    int total_steps() const noexcept { return total_; }
+
+    // Done and cached steps over all steps, 0..1; it never decreases (not even when a newly seen stage
+    // raises the total), and is 1 once the build succeeded.
+    double progress_fraction() const noexcept { return progress_; }
+
+    // The instruction of the step most recently started that still runs; when none runs, of the last
+    // one that ran. The reference is valid until the next feed().
+    const std::string& instruction() const noexcept {
+        return current_ ? steps_[*current_].instruction : no_instruction_;
+    }
+
+    // pulling_base_image, loading_build_context, copying_files, installing_dependencies, running_step,
+    // configuring_image, exporting_image, build_succeeded, build_failed; `starting` before anything
+    // happened, empty when the output does not look like a docker build.
+    std::string phase() const {
+        if (outcome_ == BuildOutcome::failed) return "build_failed";
+        if (outcome_ == BuildOutcome::succeeded) return "build_succeeded";
+        if (exporting_active_) return "exporting_image";
+        if (legacy_pulling_) return "pulling_base_image";
+        if (!running_.empty()) return docker_phase_for_instruction(steps_[running_.back()].instruction);
+        if (active_pulls_ > 0) return "pulling_base_image";
+        if (current_) return docker_phase_for_instruction(steps_[*current_].instruction);
+        if (loading_context_) return "loading_build_context";
+        return is_docker_build() ? "starting" : "";
+    }
+
+    // The outcome as the log shows it so far. A failure is final; a success can still turn into a
+    // failure when the builder reports an error after it (a push that fails after `naming to`).
+    BuildOutcome outcome() const noexcept { return outcome_; }
+    const std::string& error() const noexcept { return error_; }  // the builder's own error text
+
+    // Every step seen, in the order the log first showed it.
+    const std::vector<DockerStep>& steps() const noexcept { return steps_; }
+
+private:
+    using Kind = DockerStepEvent::Kind;
+    static constexpr std::size_t no_step = static_cast<std::size_t>(-1);
+
+    struct Stage {
+        std::string label;
+        int total = 0;
+        int offset = 0;  // steps of the stages that appeared before this one
+        int highest_seen = 0;
+        int highest_done = 0;
+    };
+
+    enum class Role : unsigned char { other, step, pull, exporting, internal };
+    enum class VertexEnd { done, cached, failed, cancelled };
+
+    struct Vertex {
+        Role role = Role::other;
+        bool active = true;
+        std::size_t step = no_step;
+    };
+
+    // ---- dispatch by first byte: the common line is classified by a few leading bytes ----
+
+    void on_hash_line(std::string_view line) {
+        if (format_ == DockerLogFormat::legacy) return;  // a `#` in legacy output is a RUN's own text
+        std::string_view rest = line.substr(1);
+        const auto id = detail::docker::take_int(rest);
+        if (!id || rest.size() < 2 || rest.front() != ' ') return;
+        rest.remove_prefix(1);
+        if (detail::docker::is_digit(rest.front())) {  // `#24 41.07 Collecting gymnasium`: a step's output
+            std::size_t i = 1;
+            while (i < rest.size() && (detail::docker::is_digit(rest[i]) || rest[i] == '.')) ++i;
+            if (i + 1 < rest.size() && rest[i] == ' ' && rest[i + 1] == '[') on_vertex_output(*id, rest.substr(i + 1));
+            return;
+        }
+        if (rest.front() == '[' && detail::docker::starts_with(rest, clipped_marker)) {
+            on_vertex_output(*id, rest);
+            return;
+        }
+        on_vertex_line(*id, rest);
+    }
+
+    void on_indented_line(std::string_view line) {
+        if (detail::docker::starts_with(line, " ---> ")) {
+            if (format_ != DockerLogFormat::buildkit_plain && format_ != DockerLogFormat::buildkit_tty)
+                on_legacy_arrow(line.substr(6));
+            return;
+        }
+        if (format_ == DockerLogFormat::legacy) return;
+        std::string_view body = detail::docker::trim_spaces(line);
+        if (detail::docker::starts_with(body, "=> ")) {
+            on_tty_vertex_line(body.substr(3));
+        } else if (in_error_block_ && detail::docker::starts_with(body, "> [")) {
+            on_error_block_header(body.substr(2));
+        }
+    }
+
+    void on_bracket_line(std::string_view line) {
+        if (format_ == DockerLogFormat::legacy || !detail::docker::starts_with(line, "[+] Building ")) return;
+        if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::buildkit_tty);
+        seen_docker_ = true;
+        // In the final frame every step drawn without ERROR or CANCELED has ended.
+        tty_finished_frame_ = line.find(" FINISHED") != std::string_view::npos;
+    }
+
+    void on_dash_line(std::string_view line) {
+        // BuildKit frames the failed step's last output lines between two `------` lines.
+        if (format_ != DockerLogFormat::legacy && line == "------") in_error_block_ = !in_error_block_;
+    }
+
+    void on_other_line(std::string_view line) {
+        switch (line.front()) {
+            case 'S':
+                if (detail::docker::starts_with(line, "Step ")) return on_legacy_step(line.substr(5));
+                if (detail::docker::starts_with(line, "Successfully built "))
+                    return on_legacy_success(line.substr(19), true);
+                if (detail::docker::starts_with(line, "Successfully tagged "))
+                    return on_legacy_success(line.substr(20), false);
+                if (detail::docker::starts_with(line, "Sending build context to Docker daemon")) {
+                    if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::legacy);
+                    if (format_ == DockerLogFormat::legacy) set_loading_context();
+                    return;
+                }
+                if (detail::docker::starts_with(line, "Status: ")) return stop_legacy_pull();
+                break;
+            case 'R':
+                if (detail::docker::starts_with(line, "Removing intermediate container ")) legacy_in_container_ = false;
+                return;
+            case 'D':
+                if (detail::docker::starts_with(line, "DEPRECATED: The legacy builder is deprecated") &&
+                    format_ == DockerLogFormat::unknown)
+                    set_format(DockerLogFormat::legacy);
+                return;
+            case 'T':
+                if (detail::docker::starts_with(line, "The command '") &&
+                    line.find("' returned a non-zero code: ") != std::string_view::npos &&
+                    format_ != DockerLogFormat::buildkit_plain && format_ != DockerLogFormat::buildkit_tty)
+                    return on_legacy_failure(line);
+                break;
+            case 'E':
+                if (detail::docker::starts_with(line, "ERROR: ")) return on_builder_error(line.substr(7));
+                if (detail::docker::starts_with(line, "Error response from daemon: ") &&
+                    format_ != DockerLogFormat::unknown && !legacy_in_container_)
+                    return fail_build(line, true);
+                break;
+            case 'e':
+                if (detail::docker::starts_with(line, "error: ")) return on_builder_error(line.substr(7));
+                if (detail::docker::starts_with(line, "executor failed running ")) return on_builder_error(line);
+                break;
+            case 'f':
+                if (detail::docker::starts_with(line, "failed to solve")) return on_builder_error(line);
+                break;
+            default: break;
+        }
+        if (format_ == DockerLogFormat::legacy && !legacy_in_container_) on_legacy_builder_message(line);
+    }
+
+    // ---- BuildKit --progress=plain ----
+
+    static constexpr std::string_view clipped_marker = "[output clipped, log limit";
+
+    void on_vertex_output(int id, std::string_view text) {
+        if (!detail::docker::starts_with(text, clipped_marker)) return;
+        const auto it = vertices_.find(id);
+        if (it == vertices_.end() || it->second.step == no_step) return;
+        DockerStep& step = steps_[it->second.step];
+        if (!step.output_clipped) {
+            step.output_clipped = true;
+            changed_ = true;
+        }
+    }
+
+    void on_vertex_line(int id, std::string_view rest) {
+        const auto it = vertices_.find(id);
+        if (it == vertices_.end()) {
+            if (detail::docker::starts_with(rest, "DONE") || detail::docker::starts_with(rest, "CACHED") ||
+                detail::docker::starts_with(rest, "ERROR") || detail::docker::starts_with(rest, "CANCELED") ||
+                rest == "...")
+                return;  // the end of a vertex whose header the log did not show
+            return open_vertex(id, rest);
+        }
+        Vertex& vertex = it->second;
+        if (detail::docker::starts_with(rest, "DONE")) {
+            return end_vertex(vertex, VertexEnd::done,
+                              detail::docker::parse_seconds(detail::docker::trim_spaces(rest.substr(4))), {});
+        }
+        if (rest == "CACHED") return end_vertex(vertex, VertexEnd::cached, std::nullopt, {});
+        if (detail::docker::starts_with(rest, "ERROR")) {
+            std::string_view message = rest.substr(5);
+            if (detail::docker::starts_with(message, ":")) message.remove_prefix(1);
+            return end_vertex(vertex, VertexEnd::failed, std::nullopt, detail::docker::trim_spaces(message));
+        }
+        if (detail::docker::starts_with(rest, "CANCELED"))
+            return end_vertex(vertex, VertexEnd::cancelled, std::nullopt, {});
+        // Status lines (`resolve …`, `sha256:… 1.2GB / 9.8GB`) and headers re-printed when the printer
+        // comes back to a vertex change nothing, except the image name that ends a successful export.
+        if (vertex.role == Role::exporting && detail::docker::starts_with(rest, "naming to ") &&
+            detail::docker::ends_with(rest, " done")) {
+            succeed_build(rest.substr(10, rest.size() - 10 - 5));
+        }
+    }
+
+    void open_vertex(int id, std::string_view name) {
+        if (vertices_.size() >= detail::docker::max_vertices) return;
+        Vertex vertex;
+        if (name.front() == '[') {
+            if (const auto label = detail::docker::parse_step_label(name)) {
+                if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::buildkit_plain);
+                vertex.step = open_step(*label);
+                if (vertex.step == no_step) return;
+                vertex.role = Role::step;
+            } else if (detail::docker::is_internal_label(name)) {
+                if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::buildkit_plain);
+                vertex.role = Role::internal;
+                set_loading_context();
+            }
+        } else if (detail::docker::starts_with(name, "FROM ")) {
+            vertex.role = Role::pull;  // an image COPY --from names: an implicit stage, not a step
+            ++active_pulls_;
+            emit(Kind::pulling, step_, std::string(name), std::nullopt, name.substr(5));
+        } else if (detail::docker::starts_with(name, "exporting to ")) {
+            vertex.role = Role::exporting;
+            start_exporting(name);
+        } else if (detail::docker::starts_with(name, "building with ")) {
+            if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::buildkit_plain);
+        }
+        vertices_.emplace(id, vertex);
+    }
+
+    void end_vertex(Vertex& vertex, VertexEnd how, std::optional<double> seconds, std::string_view message) {
+        if (!vertex.active) return;
+        vertex.active = false;
+        switch (vertex.role) {
+            case Role::step:
+                if (how == VertexEnd::failed) {
+                    fail_step(vertex.step, message, seconds);
+                } else if (how == VertexEnd::cancelled) {
+                    cancel_step(vertex.step);
+                } else {
+                    finish_step(vertex.step, how == VertexEnd::cached, seconds);
+                }
+                break;
+            case Role::pull:
+                if (active_pulls_ > 0) {
+                    --active_pulls_;
+                    changed_ = true;
+                }
+                break;
+            case Role::exporting:
+                if (exporting_active_) {
+                    exporting_active_ = false;
+                    changed_ = true;
+                }
+                // Without a tag there is no `naming to` line: the export's end is the build's end.
+                if (how == VertexEnd::done) succeed_build({});
+                break;
+            case Role::other:
+            case Role::internal: break;
+        }
+    }
+
+    void on_error_block_header(std::string_view text) {  // `[stage-0 16/32] RUN python3 -c "...":`
+        auto label = detail::docker::parse_step_label(text);
+        if (!label) return;
+        if (detail::docker::ends_with(label->instruction, ":")) label->instruction.remove_suffix(1);
+        const std::size_t pos = open_step(*label);
+        if (pos != no_step) fail_step(pos, {}, std::nullopt);
+    }
+
+    // `ERROR: failed to solve: …` (buildx), `error: …`, `failed to solve …` and `executor failed
+    // running …` (older CLIs): the builder's final word on a failed BuildKit build.
+    void on_builder_error(std::string_view message) {
+        if (format_ == DockerLogFormat::legacy || in_error_block_) return;
+        const bool clearly_build = detail::docker::starts_with(message, "failed to solve") ||
+                                   detail::docker::starts_with(message, "failed to build") ||
+                                   detail::docker::starts_with(message, "executor failed running");
+        if (format_ == DockerLogFormat::unknown && !clearly_build) return;
+        fail_build(message, false);
+    }
+
+    // ---- BuildKit --progress=tty, after sanitising ----
+
+    // `body`: the text after ` => `.
+    void on_tty_vertex_line(std::string_view body) {
+        if (detail::docker::starts_with(body, "=> ")) {  // a status or output line of the vertex above
+            if (detail::docker::starts_with(body, "=> # [output clipped") && tty_last_step_ != no_step &&
+                !steps_[tty_last_step_].output_clipped) {
+                steps_[tty_last_step_].output_clipped = true;
+                changed_ = true;
+            }
+            return;
+        }
+        auto [text, seconds] = detail::docker::split_trailing_seconds(body);
+        std::optional<VertexEnd> verdict;  // none: drawn without one, running or (in the last frame) done
+        if (detail::docker::starts_with(text, "CACHED ")) {
+            verdict = VertexEnd::cached;
+            text.remove_prefix(7);
+        } else if (detail::docker::starts_with(text, "ERROR ")) {
+            verdict = VertexEnd::failed;
+            text.remove_prefix(6);
+        } else if (detail::docker::starts_with(text, "CANCELED ")) {
+            verdict = VertexEnd::cancelled;
+            text.remove_prefix(9);
+        }
+        if (text.empty()) return;
+        if (text.front() == '[') {
+            if (const auto label = detail::docker::parse_step_label(text)) {
+                on_tty_step(*label, verdict, seconds);
+            } else if (detail::docker::is_internal_label(text)) {
+                set_loading_context();
+            }
+        } else if (detail::docker::starts_with(text, "exporting to ")) {
+            if (verdict) {  // an export that failed or was cancelled
+                if (exporting_active_) {
+                    exporting_active_ = false;
+                    changed_ = true;
+                }
+                return;
+            }
+            if (!exporting_seen_) start_exporting(text);
+            if (tty_finished_frame_) succeed_build({});
+        } else if (detail::docker::starts_with(text, "FROM ")) {
+            remember_pull(text);
+        }
+    }
+
+    void on_tty_step(const detail::docker::StepLabel& label, std::optional<VertexEnd> verdict,
+                     std::optional<double> seconds) {
+        // Steps of one stage run one after another: a later step on screen means the earlier ones ended.
+        for (std::size_t k = 0; k < running_.size();) {
+            const std::size_t other = running_[k];
+            if (steps_[other].stage == label.stage && steps_[other].stage_step < label.index) {
+                finish_step(other, false, tracks_[other].shown_seconds);
+            } else {
+                ++k;
+            }
+        }
+        const std::size_t pos = open_step(label);
+        if (pos == no_step) return;
+        tty_last_step_ = pos;
+        if (seconds) tracks_[pos].shown_seconds = seconds;
+        if (!verdict && tty_finished_frame_) verdict = VertexEnd::done;
+        if (verdict == VertexEnd::cached) {
+            finish_step(pos, true, std::nullopt);
+        } else if (verdict == VertexEnd::failed) {
+            fail_step(pos, {}, seconds);
+        } else if (verdict == VertexEnd::cancelled) {
+            cancel_step(pos);
+        } else if (verdict == VertexEnd::done) {
+            finish_step(pos, false, seconds);
+        } else if (steps_[pos].done && seconds && steps_[pos].duration != seconds) {
+            steps_[pos].duration = seconds;  // a redraw shows the finished step's final time
+            changed_ = true;
+        }
+    }
+
+    void remember_pull(std::string_view name) {
+        const std::uint64_t h = detail::docker::text_hash(name);
+        if (std::find(pull_names_.begin(), pull_names_.end(), h) != pull_names_.end()) return;
+        if (pull_names_.size() >= detail::docker::max_pull_names) return;
+        pull_names_.push_back(h);
+        emit(Kind::pulling, step_, std::string(name), std::nullopt, name.substr(5));
+    }
+
+    // ---- legacy builder ----
+
+    void on_legacy_step(std::string_view rest) {  // after `Step `: `3/8 : WORKDIR /app`
+        if (format_ == DockerLogFormat::buildkit_plain || format_ == DockerLogFormat::buildkit_tty) return;
+        const auto index = detail::docker::take_int(rest);
+        if (!index || rest.empty() || rest.front() != '/') return;
+        rest.remove_prefix(1);
+        const auto total = detail::docker::take_int(rest);
+        if (!total || !detail::docker::starts_with(rest, " :") || *index < 1 || *index > *total || *total > 9999)
+            return;
+        if (legacy_step_ != no_step && steps_[legacy_step_].stage_total != *total) return;  // a RUN's own text
+        if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::legacy);
+        if (legacy_step_ != no_step) finish_step(legacy_step_, false, std::nullopt);
+        detail::docker::StepLabel label;
+        label.index = *index;
+        label.total = *total;
+        label.instruction = detail::docker::trim_spaces(rest.substr(2));
+        const std::size_t pos = open_step(label);
+        if (pos == no_step) return;
+        legacy_step_ = pos;
+        legacy_in_container_ = false;
+        stop_legacy_pull();
+    }
+
+    void on_legacy_arrow(std::string_view rest) {  // after ` ---> `
+        const bool running_in = detail::docker::starts_with(rest, "Running in ");
+        const bool removed = detail::docker::starts_with(rest, "Removed intermediate container ");
+        const bool from_cache = rest == "Using cache";
+        const bool committed = detail::docker::is_hex_id(rest);  // the image the step made: the step is done
+        if (!running_in && !removed && !from_cache && !committed) return;
+        if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::legacy);
+        legacy_in_container_ = running_in;
+        if (removed) return;
+        stop_legacy_pull();
+        if (legacy_step_ == no_step) return;
+        if (from_cache) finish_step(legacy_step_, true, std::nullopt);
+        if (committed) finish_step(legacy_step_, false, std::nullopt);
+    }
+
+    void stop_legacy_pull() {
+        if (legacy_pulling_) {
+            legacy_pulling_ = false;
+            changed_ = true;
+        }
+    }
+
+    // `Successfully built <id>` and `Successfully tagged <name>`; pip also says `Successfully built
+    // <package>`, inside a RUN and without an image id.
+    void on_legacy_success(std::string_view what, bool is_image_id) {
+        if (format_ == DockerLogFormat::buildkit_plain || format_ == DockerLogFormat::buildkit_tty) return;
+        if (legacy_in_container_ || (is_image_id && !detail::docker::is_hex_id(what))) return;
+        if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::legacy);
+        succeed_build(what);
+    }
+
+    void on_legacy_failure(std::string_view line) {
+        if (format_ == DockerLogFormat::unknown) set_format(DockerLogFormat::legacy);
+        fail_build(line, true);
+    }
+
+    // Lines the legacy builder itself prints between a step header and the step's container: pulls
+    // of the image a FROM or COPY --from names, and the errors that end a COPY, ADD or FROM.
+    void on_legacy_builder_message(std::string_view line) {
+        if (detail::docker::starts_with(line, "COPY failed: ") || detail::docker::starts_with(line, "ADD failed: ") ||
+            detail::docker::starts_with(line, "pull access denied for ") ||
+            detail::docker::starts_with(line, "unable to prepare context: ")) {
+            fail_build(line, true);
+            return;
+        }
+        if (legacy_step_ == no_step || steps_[legacy_step_].done) return;
+        const std::size_t at = line.find(": Pulling from ");
+        if (at == std::string_view::npos || at == 0) return;
+        legacy_pulling_ = true;
+        const std::string image = std::string(line.substr(at + 15)) + ":" + std::string(line.substr(0, at));
+        emit(Kind::pulling, steps_[legacy_step_].index, steps_[legacy_step_].instruction, std::nullopt, image);
+    }
+
+    // ---- state changes shared by every format ----
+
+    void set_format(DockerLogFormat format) {
+        format_ = format;
+        changed_ = true;
+    }
+
+    void set_loading_context() {
+        seen_docker_ = true;
+        if (!loading_context_) {
+            loading_context_ = true;
+            changed_ = true;
+        }
+    }
+
+    void start_exporting(std::string_view name) {
+        finish_running_steps();
+        exporting_active_ = true;
+        exporting_seen_ = true;
+        emit(Kind::exporting, step_, std::string(name), std::nullopt, {});
+    }
+
+    // The record of step `label`, created (and announced) the first time it appears; no_step when
+    // the label contradicts its stage's known total or a bound is reached.
+    std::size_t open_step(const detail::docker::StepLabel& label) {
+        std::size_t stage = 0;
+        while (stage < stages_.size() && stages_[stage].label != label.stage) ++stage;
+        if (stage == stages_.size()) {
+            if (stages_.size() >= detail::docker::max_stages) return no_step;
+            Stage added;
+            added.label = std::string(label.stage);
+            added.total = label.total;
+            added.offset = total_;
+            stages_.push_back(std::move(added));
+            total_ += label.total;
+            changed_ = true;
+        } else if (stages_[stage].total != label.total) {
+            return no_step;
+        }
+        const auto key = std::make_pair(stage, label.index);
+        if (const auto found = step_by_label_.find(key); found != step_by_label_.end()) return found->second;
+        if (steps_.size() >= detail::docker::max_steps) return no_step;
+
+        Stage& owner = stages_[stage];
+        DockerStep step;
+        step.index = owner.offset + label.index;
+        step.instruction = detail::docker::bounded_text(label.instruction);
+        step.stage = owner.label;
+        step.stage_step = label.index;
+        step.stage_total = label.total;
+        if (timing_ == StepTiming::clock) step.started_at = now_;
+        const std::size_t pos = steps_.size();
+        steps_.push_back(std::move(step));
+        tracks_.push_back(Track{stage, std::nullopt});
+        step_by_label_.emplace(key, pos);
+        if (label.index > owner.highest_seen) {
+            step_ += label.index - owner.highest_seen;
+            owner.highest_seen = label.index;
+        }
+        running_.push_back(pos);
+        current_ = pos;
+        emit(Kind::step_started, steps_[pos].index, steps_[pos].instruction, std::nullopt, {});
+        return pos;
+    }
+
+    bool has_ended(std::size_t pos) const noexcept {
+        const DockerStep& s = steps_[pos];
+        return s.done || s.failed || s.cancelled;
+    }
+
+    void stop_running(std::size_t pos) {
+        running_.erase(std::remove(running_.begin(), running_.end(), pos), running_.end());
+        if (!running_.empty()) current_ = running_.back();
+        if (timing_ == StepTiming::clock) steps_[pos].finished_at = now_;
+    }
+
+    std::optional<double> clock_duration(std::size_t pos) const noexcept {
+        const DockerStep& s = steps_[pos];
+        if (timing_ != StepTiming::clock || !s.started_at) return std::nullopt;
+        return std::max(0.0, now_ - *s.started_at);
+    }
+
+    void finish_step(std::size_t pos, bool cached, std::optional<double> seconds) {
+        if (has_ended(pos)) return;
+        DockerStep& s = steps_[pos];
+        s.done = true;
+        s.cached = cached;
+        if (!cached) s.duration = seconds ? seconds : clock_duration(pos);
+        stop_running(pos);
+        Stage& stage = stages_[tracks_[pos].stage];
+        stage.highest_done = std::max(stage.highest_done, s.stage_step);
+        update_progress();
+        emit(cached ? Kind::step_cached : Kind::step_finished, s.index, s.instruction, s.duration, {});
+    }
+
+    void fail_step(std::size_t pos, std::string_view message, std::optional<double> seconds) {
+        if (has_ended(pos)) return;
+        DockerStep& s = steps_[pos];
+        s.failed = true;
+        s.duration = seconds ? seconds : clock_duration(pos);
+        stop_running(pos);
+        last_failed_ = pos;
+        emit(Kind::step_failed, s.index, s.instruction, s.duration, message);
+    }
+
+    // Nothing runs once the image is being exported, or built.
+    void finish_running_steps() {
+        while (!running_.empty()) {
+            const std::size_t pos = running_.front();
+            finish_step(pos, false, tracks_[pos].shown_seconds);
+        }
+    }
+
+    void cancel_step(std::size_t pos) {
+        if (has_ended(pos)) return;
+        steps_[pos].cancelled = true;
+        stop_running(pos);
+        changed_ = true;
+    }
+
+    void succeed_build(std::string_view what) {
+        if (outcome_ != BuildOutcome::running) return;
+        finish_running_steps();
+        outcome_ = BuildOutcome::succeeded;
+        exporting_active_ = false;
+        active_pulls_ = 0;
+        progress_ = 1.0;
+        seen_docker_ = true;
+        emit(Kind::build_succeeded, step_, {}, std::nullopt, what);
+    }
+
+    // `in_current_step`: the legacy builder's error belongs to the step it was running.
+    void fail_build(std::string_view message, bool in_current_step) {
+        if (outcome_ == BuildOutcome::failed) return;  // the first error is the cause; the rest follow from it
+        if (in_current_step && legacy_step_ != no_step) fail_step(legacy_step_, message, std::nullopt);
+        while (!running_.empty()) cancel_step(running_.back());
+        outcome_ = BuildOutcome::failed;
+        error_ = detail::docker::bounded_text(message);
+        exporting_active_ = false;
+        legacy_pulling_ = false;
+        active_pulls_ = 0;
+        seen_docker_ = true;
+        const int where = last_failed_ != no_step ? steps_[last_failed_].index : step_;
+        const std::string failed_instruction =
+            last_failed_ != no_step ? steps_[last_failed_].instruction : std::string();
+        emit(Kind::build_failed, where, failed_instruction, std::nullopt, message);
+    }
+
+    void update_progress() noexcept {
+        int done = 0;
+        for (const Stage& stage : stages_) done += stage.highest_done;
+        if (total_ > 0) progress_ = std::max(progress_, std::min(1.0, static_cast<double>(done) / total_));
+    }
+
+    void emit(Kind kind, int step, std::string instruction, std::optional<double> seconds, std::string_view message) {
+        if (events_.size() >= detail::docker::max_pending_events) {
+            events_.pop_front();
+            ++dropped_events_;
+        }
+        DockerStepEvent event;
+        event.kind = kind;
+        event.step = step;
+        event.total = total_;
+        event.instruction = detail::docker::bounded_text(instruction);
+        event.seconds = seconds;
+        event.message = detail::docker::bounded_text(message);
+        events_.push_back(std::move(event));
+        changed_ = true;
+    }
+
+    struct Track {
+        std::size_t stage = 0;
+        std::optional<double> shown_seconds;  // tty: the time last drawn beside the step
+    };
+
+    StepTiming timing_;
+    DockerLogFormat format_ = DockerLogFormat::unknown;
+    bool seen_docker_ = false;
+    double now_ = 0.0;
+    bool changed_ = false;
+
+    std::vector<Stage> stages_;
+    std::vector<DockerStep> steps_;
+    std::vector<Track> tracks_;  // parallel to steps_
+    std::map<std::pair<std::size_t, int>, std::size_t> step_by_label_;
+    std::vector<std::size_t> running_;  // steps started and not ended, in the order they started
+    std::optional<std::size_t> current_;
+    std::size_t last_failed_ = no_step;
+    int step_ = 0;
+    int total_ = 0;
+    double progress_ = 0.0;
+
+    BuildOutcome outcome_ = BuildOutcome::running;
+    std::string error_;
+    bool loading_context_ = false;
+    bool exporting_active_ = false;
+    bool exporting_seen_ = false;
+    int active_pulls_ = 0;
+
+    std::deque<DockerStepEvent> events_;
+    std::size_t dropped_events_ = 0;
+
+    std::unordered_map<int, Vertex> vertices_;  // BuildKit plain: vertex number → what it is
+    bool in_error_block_ = false;
+
+    bool tty_finished_frame_ = false;
+    std::size_t tty_last_step_ = no_step;
+    std::vector<std::uint64_t> pull_names_;
+
+    std::size_t legacy_step_ = no_step;
+    bool legacy_in_container_ = false;
+    bool legacy_pulling_ = false;
+
+    std::string no_instruction_;
+};
+
+}  // namespace azops
+// #include <azops/docker_parser.hpp> — end
+// #include <azops/boot_parser.hpp> — begin
+// azops/boot_parser.hpp — the Windows container's boot log (dockurr/windows) as boot phases.
+//
+// Owns: BootLogParser, fed one sanitised line at a time (see log_tail.hpp). It turns the container's
+// `❯ <text>` info lines, its `❯ ERROR: <text>` lines and wget's download progress (dot rows such as
+// `3342336K ........ ........ 52%  118M 28s`, or the bar form when the container had a TTY) into a
+// phase, step X of Y, download % and remaining seconds, a progress fraction that never goes
+// backwards, the VNC hint URL and the error that stopped the boot.
+// Thread-safety: a plain value; the owner guards it. Errors: none — every line is accepted, lines the
+// parser does not know leave its state alone; nothing throws but std::bad_alloc.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace azops {
+
+// The phases of a dockurr/windows container, in the order a first boot goes through them. A boot
+// from an installed disk goes from `waiting` straight to `booting`.
+enum class BootPhase {
+    waiting,         // nothing yet, or the container's banner
+    downloading,     // asking Microsoft for the ISO, then wget
+    extracting,      // unpacking the ISO, detecting the edition
+    adding_drivers,  // answer file, virtio drivers, OEM folder
+    building_image,  // writing the prepared ISO
+    creating_disk,   // creating (or resizing) the data disk
+    booting,         // QEMU started
+    started,         // QEMU shows a screen; Windows Setup goes on inside the VM
+    failed,          // a `❯ ERROR:` line the container did not recover from
+};
+
+// Machine-readable name of a phase, as written to the status file's `phase`.
+inline std::string_view boot_phase_name(BootPhase phase) noexcept {
+    switch (phase) {
+        case BootPhase::waiting: return "waiting_for_container";
+        case BootPhase::downloading: return "downloading_windows";
+        case BootPhase::extracting: return "extracting_image";
+        case BootPhase::adding_drivers: return "adding_drivers";
+        case BootPhase::building_image: return "building_image";
+        case BootPhase::creating_disk: return "creating_disk";
+        case BootPhase::booting: return "booting_qemu";
+        case BootPhase::started: return "windows_started";
+        case BootPhase::failed: return "failed";
+    }
+    return "failed";
+}
+
+namespace detail::boot {
+
+inline constexpr std::string_view info_marker = "\xE2\x9D\xAF ";  // "❯ " (U+276F)
+
+inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+inline bool contains(std::string_view s, std::string_view part) noexcept {
+    return s.find(part) != std::string_view::npos;
+}
+
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+inline std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// `docker logs --timestamps` puts `2026-01-28T22:55:14.123456789Z ` before every line.
+inline std::string_view strip_docker_timestamp(std::string_view s) noexcept {
+    if (s.size() < 21 || !is_digit(s[0]) || s[4] != '-' || s[10] != 'T') return s;
+    const std::size_t z = s.find("Z ", 19);
+    if (z == std::string_view::npos || z > 36) return s;
+    return s.substr(z + 2);
+}
+
+// A run of digits with an optional fraction, at most 12 digits in all so the value stays exact.
+inline std::optional<double> parse_decimal(std::string_view s, std::size_t& i) noexcept {
+    double value = 0;
+    int digits = 0;
+    while (i < s.size() && is_digit(s[i])) {
+        if (++digits > 12) return std::nullopt;
+        value = value * 10 + (s[i++] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        double scale = 0.1;
+        while (i < s.size() && is_digit(s[i])) {
+            if (++digits > 12) return std::nullopt;
+            value += (s[i++] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    return value;
+}
+
+// wget's short durations: `28s`, `1m27s`, `1h2m`, `2d3h`, `120d`; the bar form puts spaces between
+// the parts (`1m 27s`); a finished download prints its total time, possibly with a fraction (`0.8s`).
+inline std::optional<double> parse_duration(std::string_view s) noexcept {
+    s = trim(s);
+    if (s.empty()) return std::nullopt;
+    double total = 0;
+    int last_rank = 5;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto number = parse_decimal(s, i);
+        if (!number || i >= s.size()) return std::nullopt;
+        int rank = 0;
+        double unit = 0;
+        switch (s[i]) {
+            case 'd': rank = 4; unit = 86400; break;
+            case 'h': rank = 3; unit = 3600; break;
+            case 'm': rank = 2; unit = 60; break;
+            case 's': rank = 1; unit = 1; break;
+            default: return std::nullopt;
+        }
+        if (rank >= last_rank) return std::nullopt;
+        last_rank = rank;
+        total += *number * unit;
+        ++i;
+        while (i < s.size() && s[i] == ' ') ++i;
+    }
+    return total;
+}
+
+struct DownloadProgress {
+    std::optional<double> pct;
+    std::optional<double> eta_seconds;
+};
+
+// A wget dot row: `<bytes>K <dots> <pct>% <speed> <eta>`; the last row ends `<speed>=<total time>`.
+// A resumed download shows the part it already had as `,`. A download of unknown size prints no
+// percentage: still a progress row, without a figure.
+inline std::optional<DownloadProgress> parse_wget_dots(std::string_view s) noexcept {
+    std::size_t i = 0;
+    while (i < s.size() && s[i] == ' ') ++i;
+    const std::size_t digits_begin = i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+    if (i == digits_begin || i - digits_begin > 15 || i + 1 >= s.size()) return std::nullopt;
+    if ((s[i] != 'K' && s[i] != 'M' && s[i] != 'G') || s[i + 1] != ' ') return std::nullopt;
+    i += 2;
+    std::size_t dots = 0;
+    while (i < s.size() && (s[i] == '.' || s[i] == ',' || s[i] == ' ')) dots += s[i++] != ' ';
+    if (dots == 0) return std::nullopt;
+    DownloadProgress progress;
+    if (i == s.size()) return progress;
+    std::size_t pct_end = i;
+    while (pct_end < s.size() && is_digit(s[pct_end])) ++pct_end;
+    if (pct_end == i || pct_end - i > 3 || pct_end >= s.size() || s[pct_end] != '%') return std::nullopt;
+    int pct = 0;
+    for (std::size_t k = i; k < pct_end; ++k) pct = pct * 10 + (s[k] - '0');
+    if (pct > 100) return std::nullopt;
+    progress.pct = pct;
+    std::string_view rest = trim(s.substr(pct_end + 1));
+    const std::size_t speed_end = rest.find_first_of(" =");
+    if (speed_end == std::string_view::npos) return progress;
+    if (rest[speed_end] == '=') {
+        if (parse_duration(rest.substr(speed_end + 1))) progress.eta_seconds = 0.0;
+        return progress;
+    }
+    progress.eta_seconds = parse_duration(rest.substr(speed_end + 1));
+    return progress;
+}
+
+// wget's bar: `win11x64.iso   52%[=======>      ]   3.21G  118MB/s    eta 28s` (ends `in 58s`).
+inline std::optional<DownloadProgress> parse_wget_bar(std::string_view s) noexcept {
+    const std::size_t bar = s.find("%[");
+    if (bar == std::string_view::npos || bar == 0) return std::nullopt;
+    std::size_t begin = bar;
+    while (begin > 0 && is_digit(s[begin - 1]) && bar - begin < 3) --begin;
+    if (begin == bar || (begin > 0 && s[begin - 1] != ' ')) return std::nullopt;
+    int pct = 0;
+    for (std::size_t k = begin; k < bar; ++k) pct = pct * 10 + (s[k] - '0');
+    const std::size_t close = s.find(']', bar);
+    if (pct > 100 || close == std::string_view::npos) return std::nullopt;
+    DownloadProgress progress;
+    progress.pct = pct;
+    const std::string_view tail = s.substr(close);
+    if (const std::size_t eta = tail.rfind(" eta "); eta != std::string_view::npos) {
+        progress.eta_seconds = parse_duration(tail.substr(eta + 5));
+    } else if (const std::size_t done = tail.rfind(" in "); done != std::string_view::npos) {
+        if (parse_duration(tail.substr(done + 4))) progress.eta_seconds = 0.0;
+    }
+    return progress;
+}
+
+// `1h02m`, `1m27s`, `28s`: short enough for the status line.
+inline std::string format_seconds(double seconds) {
+    const long s = static_cast<long>(seconds + 0.5);
+    if (s < 60) return std::to_string(s) + "s";
+    if (s < 3600) return std::to_string(s / 60) + "m" + (s % 60 < 10 ? "0" : "") + std::to_string(s % 60) + "s";
+    const long m = (s / 60) % 60;
+    return std::to_string(s / 3600) + "h" + (m < 10 ? "0" : "") + std::to_string(m) + "m";
+}
+
+// Where each phase starts on the progress bar. A first boot spends comparable time downloading,
+// unpacking and rebuilding the ISO, then little creating the disk and starting QEMU.
+inline double phase_start_fraction(BootPhase phase) noexcept {
+    switch (phase) {
+        case BootPhase::waiting: return 0.0;
+        case BootPhase::downloading: return 0.05;
+        case BootPhase::extracting: return 0.45;
+        case BootPhase::adding_drivers: return 0.60;
+        case BootPhase::building_image: return 0.70;
+        case BootPhase::creating_disk: return 0.85;
+        case BootPhase::booting: return 0.90;
+        case BootPhase::started: return 1.0;
+        case BootPhase::failed: return 0.0;
+    }
+    return 0.0;
+}
+
+inline constexpr double download_share = 0.40;  // downloading runs from 0.05 to 0.45
+
+// What a `❯ ` line (marker already removed) tells about the boot.
+enum class InfoKind { error, warning, banner, preamble, phase, other };
+
+struct InfoLine {
+    InfoKind kind = InfoKind::other;
+    BootPhase phase = BootPhase::waiting;  // for InfoKind::phase
+    std::string_view text;                 // for errors, the message after `ERROR:`
+};
+
+inline InfoLine classify_info(std::string_view text) noexcept {
+    const auto phase = [&](BootPhase p) { return InfoLine{InfoKind::phase, p, text}; };
+    if (starts_with(text, "ERROR:")) return {InfoKind::error, BootPhase::failed, trim(text.substr(6))};
+    if (starts_with(text, "Warning:")) return {InfoKind::warning, BootPhase::waiting, text};
+    if (starts_with(text, "Starting ") && contains(text, " for Docker")) return {InfoKind::banner, BootPhase::waiting, text};
+    if (starts_with(text, "For support visit") || starts_with(text, "CPU: ")) {
+        return {InfoKind::preamble, BootPhase::waiting, text};
+    }
+    if (starts_with(text, "Requesting ") || starts_with(text, "Downloading ")) return phase(BootPhase::downloading);
+    // The container tries another source after a failed or blocked download.
+    if (starts_with(text, "Failed to download ") && contains(text, "will try")) return phase(BootPhase::downloading);
+    if (starts_with(text, "Extracting ")) return phase(BootPhase::extracting);
+    if (starts_with(text, "Adding ")) return phase(BootPhase::adding_drivers);
+    if (starts_with(text, "Building ")) return phase(BootPhase::building_image);
+    if (starts_with(text, "Creating a ") || starts_with(text, "Resizing ")) return phase(BootPhase::creating_disk);
+    if (starts_with(text, "Booting ")) return phase(BootPhase::booting);
+    if (contains(text, " started successfully")) return phase(BootPhase::started);
+    return {InfoKind::other, BootPhase::waiting, text};
+}
+
+// A line that starts a new download attempt, so the previous attempt's figures no longer apply.
+inline bool starts_download_attempt(std::string_view text) noexcept {
+    return starts_with(text, "Downloading ") || starts_with(text, "Failed to download ");
+}
+
+// The URL after "visit " in `Windows started successfully, visit http://127.0.0.1:8006/ to view the screen...`.
+inline std::optional<std::string_view> visit_url(std::string_view text) noexcept {
+    const std::size_t visit = text.find("visit ");
+    if (visit == std::string_view::npos) return std::nullopt;
+    std::string_view url = text.substr(visit + 6);
+    url = url.substr(0, url.find(' '));
+    while (!url.empty() && (url.back() == '.' || url.back() == ',')) url.remove_suffix(1);
+    if (!starts_with(url, "http://") && !starts_with(url, "https://")) return std::nullopt;
+    return url;
+}
+
+// Progress from a wget line of either form, or nothing when the line is not one.
+inline std::optional<DownloadProgress> parse_wget(std::string_view line) noexcept {
+    if (line.empty()) return std::nullopt;
+    if (line[0] == ' ' || is_digit(line[0])) {
+        if (auto dots = parse_wget_dots(line)) return dots;
+    }
+    if (line.find('%') == std::string_view::npos) return std::nullopt;
+    return parse_wget_bar(line);
+}
+
+}  // namespace detail::boot
+
+class BootLogParser {
+public:
+    static constexpr int step_count = 7;
+
+    // Feeds one sanitised line; returns true when anything this parser reports changed.
+    bool feed(std::string_view line) {
+        namespace boot = detail::boot;
+        changed_ = false;
+        line = boot::trim(boot::strip_docker_timestamp(line));
+        // `wget -q --show-progress` never ends its last dot row, so the next `❯` line can follow it.
+        const std::size_t marker = line.find(boot::info_marker);
+        if (marker != 0) feed_progress(line.substr(0, marker));
+        if (marker != std::string_view::npos) {
+            on_info(boot::classify_info(boot::trim(line.substr(marker + boot::info_marker.size()))));
+        }
+        return changed_;
+    }
+
+    BootPhase phase() const noexcept { return phase_; }
+    std::string phase_name() const { return std::string(boot_phase_name(phase_)); }
+
+    // Step X of total_steps(): downloading is 1, windows started is 7; 0 before any phase. A failed
+    // boot keeps the step it failed in.
+    int step() const noexcept { return step_of(phase_ == BootPhase::failed ? last_active_ : phase_); }
+    int total_steps() const noexcept { return step_count; }
+
+    // 0..1 over the whole boot; the highest value reached so far, so it never goes backwards (not
+    // across a download retry, nor across a container restart within the same log).
+    double progress_fraction() const noexcept { return progress_; }
+
+    // The running download's percentage and wget's estimate of its remaining seconds, while the
+    // current (or failed) phase is the download.
+    std::optional<double> download_pct() const noexcept { return download_pct_; }
+    std::optional<double> download_eta_seconds() const noexcept { return download_eta_; }
+
+    // Human-readable line for the current phase, e.g. `Downloading Windows 11 Enterprise... 52% (28s left)`.
+    const std::string& detail() const noexcept { return detail_; }
+
+    // The first `❯ ERROR:` text since the container last made progress; absent unless failed.
+    std::optional<std::string> error() const { return error_; }
+
+    // The address the container printed with "Windows started successfully, visit …"; it names the
+    // container's side of the port (127.0.0.1:8006), which a caller maps to where it can reach it.
+    std::optional<std::string> vnc_hint_url() const { return vnc_hint_; }
+
+    // True once a line only a dockurr/windows container prints has been seen.
+    bool is_boot_log() const noexcept { return is_boot_log_; }
+
+    // How many times the container's banner came again after the boot had begun (a restarted
+    // container keeps its earlier output in `docker logs`).
+    int restarts() const noexcept { return restarts_; }
+
+private:
+    static int step_of(BootPhase phase) noexcept {
+        switch (phase) {
+            case BootPhase::downloading: return 1;
+            case BootPhase::extracting: return 2;
+            case BootPhase::adding_drivers: return 3;
+            case BootPhase::building_image: return 4;
+            case BootPhase::creating_disk: return 5;
+            case BootPhase::booting: return 6;
+            case BootPhase::started: return 7;
+            case BootPhase::waiting:
+            case BootPhase::failed: return 0;
+        }
+        return 0;
+    }
+
+    void feed_progress(std::string_view line) {
+        if (!accepts_download_progress()) return;
+        if (const auto progress = detail::boot::parse_wget(detail::boot::trim(line))) on_download_progress(*progress);
+    }
+
+    bool accepts_download_progress() const noexcept {
+        // A log picked up in the middle of a download starts with dot rows and no `❯` line.
+        return phase_ == BootPhase::downloading || (phase_ == BootPhase::waiting && !begun_);
+    }
+
+    void on_info(const detail::boot::InfoLine& info) {
+        using Kind = detail::boot::InfoKind;
+        if (info.kind != Kind::other) mark_boot_log();
+        switch (info.kind) {
+            case Kind::error: fail(info.text); break;
+            case Kind::banner:
+                if (begun_ || phase_ != BootPhase::waiting) restart();
+                set_detail(info.text);
+                break;
+            case Kind::phase: enter(info.phase, info.text); break;
+            case Kind::other:
+                // e.g. `Verifying downloaded ISO...`, `Detected: Windows 11 Enterprise`
+                if (phase_ != BootPhase::waiting && phase_ != BootPhase::failed && phase_ != BootPhase::started) {
+                    set_detail(info.text);
+                }
+                break;
+            case Kind::warning:
+            case Kind::preamble: break;
+        }
+    }
+
+    void enter(BootPhase next, std::string_view text) {
+        begun_ = true;
+        if (error_) {  // the container went on after its error: it was not fatal
+            error_.reset();
+            changed_ = true;
+        }
+        if (next != BootPhase::downloading || detail::boot::starts_download_attempt(text)) clear_download();
+        set_phase(next);
+        if (next == BootPhase::downloading) {
+            download_label_ = std::string(text);
+            refresh_download_detail();
+        } else {
+            set_detail(text);
+        }
+        if (next == BootPhase::started) take_vnc_hint(text);
+        raise_progress();
+    }
+
+    void on_download_progress(const detail::boot::DownloadProgress& progress) {
+        if (phase_ == BootPhase::waiting) {
+            begun_ = true;
+            set_phase(BootPhase::downloading);
+            download_label_ = "Downloading Windows...";
+        }
+        if (progress.pct != download_pct_) {
+            download_pct_ = progress.pct;
+            changed_ = true;
+        }
+        if (progress.eta_seconds != download_eta_) {
+            download_eta_ = progress.eta_seconds;
+            changed_ = true;
+        }
+        refresh_download_detail();
+        raise_progress();
+    }
+
+    void fail(std::string_view message) {
+        if (phase_ == BootPhase::failed) return;  // later lines explain the first (e.g. KVM advice)
+        set_phase(BootPhase::failed);
+        error_ = std::string(message.empty() ? std::string_view("unspecified error") : message);
+        set_detail("ERROR: " + *error_);
+        changed_ = true;
+    }
+
+    void restart() {
+        ++restarts_;
+        begun_ = false;
+        error_.reset();
+        clear_download();
+        set_phase(BootPhase::waiting);
+        changed_ = true;
+    }
+
+    void mark_boot_log() {
+        if (!is_boot_log_) {
+            is_boot_log_ = true;
+            changed_ = true;
+        }
+    }
+
+    void set_phase(BootPhase next) {
+        if (next != BootPhase::failed) last_active_ = next;
+        if (phase_ != next) {
+            phase_ = next;
+            changed_ = true;
+        }
+    }
+
+    void set_detail(std::string_view text) {
+        if (detail_ != text) {
+            detail_.assign(text.data(), text.size());
+            changed_ = true;
+        }
+    }
+
+    void clear_download() {
+        if (download_pct_ || download_eta_) changed_ = true;
+        download_pct_.reset();
+        download_eta_.reset();
+    }
+
+    void refresh_download_detail() {
+        std::string text = download_label_;
+        if (download_pct_) {
+            text += ' ';
+            text += std::to_string(static_cast<int>(*download_pct_));
+            text += '%';
+            if (download_eta_ && *download_eta_ > 0) {
+                text += " (" + detail::boot::format_seconds(*download_eta_) + " left)";
+            }
+        }
+        set_detail(text);
+    }
+
+    void take_vnc_hint(std::string_view text) {
+        const auto url = detail::boot::visit_url(text);
+        if (url && vnc_hint_ != *url) {
+            vnc_hint_ = std::string(*url);
+            changed_ = true;
+        }
+    }
+
+    void raise_progress() {
+        double value = detail::boot::phase_start_fraction(phase_);
+        if (phase_ == BootPhase::downloading && download_pct_) {
+            value += detail::boot::download_share * (*download_pct_ / 100.0);
+        }
+        if (value > progress_) {
+            progress_ = value;
+            changed_ = true;
+        }
+    }
+
+    BootPhase phase_ = BootPhase::waiting;
+    BootPhase last_active_ = BootPhase::waiting;
+    bool begun_ = false;  // a phase line (not just the banner) came since the container last started
+    bool is_boot_log_ = false;
+    bool changed_ = false;
+    int restarts_ = 0;
+    double progress_ = 0.0;
+    std::optional<double> download_pct_;
+    std::optional<double> download_eta_;
+    std::string download_label_;
+    std::string detail_;
+    std::optional<std::string> error_;
+    std::optional<std::string> vnc_hint_;
+};
+
+}  // namespace azops
+// #include <azops/boot_parser.hpp> — end
+// #include <azops/waa_parser.hpp> — begin
+// azops/waa_parser.hpp — the Windows Agent Arena benchmark log as task K of N.
+//
+// Owns: WaaLogParser, fed one sanitised line at a time (see log_tail.hpp). It reads what WAA's run.py
+// and lib_run_single.py print — the `Left tasks:` block, `[Domain]: …`, `[Example ID]: …`, `Step N: …`,
+// `Result: x.xx`, `Finished domain/id`, `Exception in domain/id: …`, `Average score: …` — with or
+// without the logger's `[2026-01-28 22:55:15,221 INFO run/262-MainProcess] ` prefix, among lines from
+// other loggers, and reports task K of N, the current domain, task and agent step, successes, failures,
+// the average score, the error that ended the run, and task events a tracker can time.
+// Thread-safety: a plain value; the owner guards it. Errors: none — every line is accepted, lines the
+// parser does not know leave its state alone; nothing throws but std::bad_alloc.
+
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace azops {
+
+enum class WaaEventKind { task_started, task_finished, benchmark_finished };
+
+inline std::string_view waa_event_kind_name(WaaEventKind kind) noexcept {
+    switch (kind) {
+        case WaaEventKind::task_started: return "task_started";
+        case WaaEventKind::task_finished: return "task_finished";
+        case WaaEventKind::benchmark_finished: return "benchmark_finished";
+    }
+    return "task_started";
+}
+
+struct WaaEvent {
+    WaaEventKind kind = WaaEventKind::task_started;
+    int task_index = 0;   // K, counting distinct tasks from 1; 0 for benchmark_finished
+    int total_tasks = 0;  // N when the event happened; 0 while unknown
+    std::string domain;
+    std::string task_id;                  // empty for a Result whose task start was not in the log
+    std::optional<double> result;         // task_finished: the evaluator's score, absent if none was printed
+    bool success = false;                 // task_finished: result > 0
+    bool rerun = false;                   // the task had already finished earlier in this log
+    std::optional<std::string> error;     // task_finished: the exception that ended the task
+    std::optional<double> average_score;  // benchmark_finished
+    std::string log_time;                 // `2026-01-28 22:55:15,221` of the latest log record, or empty
+    // The same instant as seconds since 1970, reading the printed local time as UTC: exact for
+    // differences between events, which is what timing a task needs.
+    std::optional<double> log_seconds;
+};
+
+namespace detail::waa {
+
+inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+inline std::string_view trim_end(std::string_view s) noexcept {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+inline std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    return trim_end(s);
+}
+
+// The whole of `s` as a finite number (`0.00`, `0.2`, `1e-05`), locale-independent.
+inline std::optional<double> parse_number(std::string_view s) noexcept {
+    s = trim(s);
+    if (s.empty() || !(is_digit(s[0]) || s[0] == '-' || s[0] == '.')) return std::nullopt;
+    double value = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(value)) return std::nullopt;
+    return value;
+}
+
+// A non-negative count of at most nine digits (the whole of `s`).
+inline std::optional<int> parse_count(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 9) return std::nullopt;
+    int value = 0;
+    for (const char c : s) {
+        if (!is_digit(c)) return std::nullopt;
+        value = value * 10 + (c - '0');
+    }
+    return value;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+struct LogPrefix {
+    std::string_view time;   // `2026-01-28 22:55:15,221`
+    std::string_view level;  // `INFO`
+    std::string_view message;
+    double seconds = 0;
+};
+
+// Python logging's asctime, `YYYY-MM-DD HH:MM:SS,mmm`, as seconds since 1970 read as UTC.
+inline std::optional<double> parse_asctime(std::string_view t) noexcept {
+    if (t.size() != 23) return std::nullopt;
+    static constexpr std::string_view shape = "dddd-dd-dd dd:dd:dd,ddd";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == 'd' ? !is_digit(t[i]) : t[i] != shape[i]) return std::nullopt;
+    }
+    const auto num = [&](std::size_t at, std::size_t len) {
+        int v = 0;
+        for (std::size_t i = at; i < at + len; ++i) v = v * 10 + (t[i] - '0');
+        return v;
+    };
+    const int month = num(5, 2), day = num(8, 2), hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    const std::int64_t days = days_from_civil(num(0, 4), static_cast<unsigned>(month), static_cast<unsigned>(day));
+    return static_cast<double>(days * 86400 + hour * 3600 + minute * 60 + second) + num(20, 3) / 1000.0;
+}
+
+// WAA's logger prefix: `[<asctime> <LEVEL> <module>/<lineno>-<process>] <message>`.
+inline std::optional<LogPrefix> split_prefix(std::string_view line) noexcept {
+    if (line.size() < 26 || line[0] != '[' || !is_digit(line[1]) || line[24] != ' ') return std::nullopt;
+    const auto seconds = parse_asctime(line.substr(1, 23));
+    if (!seconds) return std::nullopt;
+    const std::size_t close = line.substr(0, 200).find(']', 25);
+    if (close == std::string_view::npos) return std::nullopt;
+    LogPrefix prefix;
+    prefix.time = line.substr(1, 23);
+    prefix.seconds = *seconds;
+    const std::string_view header = line.substr(25, close - 25);
+    prefix.level = header.substr(0, header.find(' '));
+    prefix.message = line.substr(close + 1);
+    if (!prefix.message.empty() && prefix.message.front() == ' ') prefix.message.remove_prefix(1);
+    return prefix;
+}
+
+// The prefix at the start of the line, or after text glued in front of it: tqdm draws its bars on
+// stderr with `\r` and no newline, so in a merged stream a log record can follow a bar on one line.
+inline std::optional<LogPrefix> find_prefix(std::string_view line) noexcept {
+    for (std::size_t at = line.find('['); at != std::string_view::npos; at = line.find('[', at + 1)) {
+        if (auto prefix = split_prefix(line.substr(at))) return prefix;
+    }
+    return std::nullopt;
+}
+
+// One line of the `Left tasks:` block: `chrome: 17`.
+inline std::optional<int> domain_count(std::string_view line) noexcept {
+    const std::size_t colon = line.find(": ");
+    if (colon == 0 || colon == std::string_view::npos) return std::nullopt;
+    for (std::size_t i = 0; i < colon; ++i) {
+        const char c = line[i];
+        const bool name_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '-';
+        if (!name_char) return std::nullopt;
+    }
+    return parse_count(line.substr(colon + 2));
+}
+
+// `Worker 0 is doing tasks: [('chrome', '<id>'), ...]`: the number of tasks, if the list is whole
+// (a list longer than a sanitised line's limit arrives cut and cannot be counted).
+inline std::optional<int> worker_task_count(std::string_view message) noexcept {
+    const std::size_t open = message.find(" is doing tasks: [");
+    if (open == std::string_view::npos || message.back() != ']') return std::nullopt;
+    if (message.find("\xE2\x80\xA6[cut ") != std::string_view::npos) return std::nullopt;
+    int tuples = 0;
+    for (std::size_t i = open; i < message.size(); ++i) tuples += message[i] == '(';
+    return tuples;
+}
+
+// `domain/id` → (domain, id), both non-empty and without spaces.
+inline std::optional<std::pair<std::string_view, std::string_view>> domain_and_id(std::string_view s) noexcept {
+    const std::size_t slash = s.find('/');
+    if (slash == 0 || slash == std::string_view::npos || slash + 1 >= s.size()) return std::nullopt;
+    const std::string_view domain = s.substr(0, slash), id = s.substr(slash + 1);
+    if (domain.find(' ') != std::string_view::npos || id.find(' ') != std::string_view::npos) return std::nullopt;
+    return std::make_pair(domain, id);
+}
+
+// At most `max_bytes` of `s`, cut on a UTF-8 character boundary, marked with an ellipsis when cut.
+inline std::string clip(std::string_view s, std::size_t max_bytes) {
+    if (s.size() <= max_bytes) return std::string(s);
+    std::size_t end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    return std::string(s.substr(0, end)) + "\xE2\x80\xA6";
+}
+
+inline std::string format_score(double v) {
+    char buf[32];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 2);
+    return ec == std::errc() ? std::string(buf, end) : std::string("?");
+}
+
+}  // namespace detail::waa
+
+class WaaLogParser {
+public:
+    // Events waiting for take_events() beyond this many drop the oldest: a caller that never takes
+    // them must not grow without bound.
+    static constexpr std::size_t max_pending_events = 10000;
+    // Distinct task ids remembered for re-run detection; WAA has 154 tasks, so this only bounds garbage.
+    static constexpr std::size_t max_tracked_tasks = 100000;
+
+    // Feeds one sanitised line; returns true when anything this parser reports changed.
+    bool feed(std::string_view line) {
+        namespace waa = detail::waa;
+        changed_ = false;
+        line = waa::trim_end(line);  // leading blanks mark a traceback's frames
+        const auto prefix = waa::find_prefix(line);
+        if (prefix) {
+            if (log_time_ != prefix->time) log_time_.assign(prefix->time.data(), prefix->time.size());
+            log_seconds_ = prefix->seconds;
+            if (traceback_ == Traceback::logged || traceback_ == Traceback::of_task) traceback_ = Traceback::none;
+        }
+        const std::string_view message = prefix ? prefix->message : line;
+
+        if (in_left_block_) {
+            if (!prefix) {
+                if (const auto count = waa::domain_count(message)) {
+                    left_sum_ = cap_add(left_sum_, *count);
+                    set_total(cap_add(block_base_, left_sum_));
+                    return changed_;
+                }
+            }
+            end_left_block();
+        }
+        if (traceback_ != Traceback::none && !prefix && continue_traceback(message)) return changed_;
+
+        // A task's exception message may run over several lines before WAA logs its traceback.
+        const bool after_task_exception = after_task_exception_;
+        if (prefix) after_task_exception_ = false;
+        on_message(message, prefix ? prefix->level : std::string_view(), prefix.has_value(), after_task_exception);
+        return changed_;
+    }
+
+    // Tasks finished so far (each distinct task once, however often it ran).
+    int tasks_done() const noexcept { return done_; }
+    // N from the `Left tasks:` block (or the worker's own task list), plus the tasks done before a
+    // restarted run.py printed its block, each distinct task once; 0 while unknown.
+    int total_tasks() const noexcept { return total_; }
+    const std::string& current_domain() const noexcept { return domain_; }
+    const std::string& current_task_id() const noexcept { return current_id_; }
+    // K of the current task (1-based), 0 before the first.
+    int current_task_index() const noexcept { return current_index_; }
+    const std::string& current_instruction() const noexcept { return instruction_; }
+    // The agent's latest `Step N:` in the current task; 0 before its first step.
+    int agent_step() const noexcept { return agent_step_; }
+    // Finished tasks whose result was above 0, and the others (no result, or an exception, counts as
+    // a failure); successes() + failures() == tasks_done().
+    int successes() const noexcept { return successes_; }
+    int failures() const noexcept { return failures_; }
+    std::optional<double> average_score() const noexcept { return average_; }
+    std::optional<double> last_result() const noexcept { return last_result_; }
+    // The latest error with no benchmark progress after it: an uncaught traceback's exception line, an
+    // ERROR line, an interruption. A task's own exception is a failed task, not this.
+    std::optional<std::string> error() const { return error_; }
+    bool is_finished() const noexcept { return stage_ == Stage::finished; }
+    // True once a line only WAA prints has been seen.
+    bool is_waa_log() const noexcept { return is_waa_log_; }
+
+    // `waiting`, `waiting_for_server`, `starting_benchmark`, `running_task_K`, `finished`, `failed`.
+    std::string phase_name() const {
+        if (error_) return "failed";
+        switch (stage_) {
+            case Stage::waiting: return "waiting";
+            case Stage::waiting_for_server: return "waiting_for_server";
+            case Stage::starting: return "starting_benchmark";
+            case Stage::running:
+                return current_index_ > 0 ? "running_task_" + std::to_string(current_index_) : "running_tasks";
+            case Stage::finished: return "finished";
+        }
+        return "waiting";
+    }
+
+    std::string detail() const {
+        using detail::waa::clip;
+        if (error_) return "Failed: " + clip(*error_, 300);
+        switch (stage_) {
+            case Stage::waiting: return is_waa_log_ ? "Benchmark starting" : "Waiting for the benchmark";
+            case Stage::waiting_for_server:
+                return server_note_.empty() ? "Waiting for the WAA server in Windows"
+                                            : "Waiting for the WAA server in Windows: " + clip(server_note_, 200);
+            case Stage::starting:
+                return total_ > 0 ? "Benchmark starting: " + std::to_string(total_) + " tasks" : "Benchmark starting";
+            case Stage::running: return running_detail();
+            case Stage::finished: {
+                std::string text = "Finished " + std::to_string(done_) + " tasks: " + std::to_string(successes_) +
+                                   " succeeded, " + std::to_string(failures_) + " failed";
+                if (average_) text += ", average score " + detail::waa::format_score(*average_);
+                return text;
+            }
+        }
+        return {};
+    }
+
+    // 0..1: tasks done of N (1 once the benchmark printed its average); never goes backwards.
+    double progress_fraction() const noexcept { return progress_; }
+
+    // The events since the last call, oldest first.
+    std::vector<WaaEvent> take_events() {
+        std::vector<WaaEvent> out(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+        events_.clear();
+        return out;
+    }
+
+private:
+    enum class Stage { waiting, waiting_for_server, starting, running, finished };
+    // A traceback being read: printed by Python for an uncaught exception (bare), logged by WAA for a
+    // task's exception (of_task), or logged elsewhere (logged).
+    enum class Traceback { none, bare, logged, of_task };
+
+    struct Task {
+        int index = 0;
+        std::string domain;
+        bool counted = false;   // included in done_
+        bool finished = false;  // finished since its latest start
+        bool success = false;
+        std::optional<double> result;  // of its latest finish
+    };
+
+    void on_message(std::string_view m, std::string_view level, bool prefixed, bool after_task_exception) {
+        namespace waa = detail::waa;
+        using waa::starts_with;
+        if (starts_with(m, "Left tasks:")) {
+            progressed();
+            in_left_block_ = true;
+            block_base_ = done_;  // a restarted run.py lists only what is left
+            left_sum_ = 0;
+            set_total(block_base_);
+            set_stage(Stage::starting);
+        } else if (starts_with(m, "Worker ") && m.find(" is doing tasks: [") != std::string_view::npos) {
+            saw_waa();
+            if (const auto count = waa::worker_task_count(m)) {
+                set_total(cap_add(block_base_, *count));
+                raise_progress();
+            }
+        } else if (starts_with(m, "[Domain]: ")) {
+            saw_waa();
+            pending_domain_ = std::string(waa::trim(m.substr(10)));
+        } else if (starts_with(m, "[Example ID]: ")) {
+            saw_waa();
+            const std::string_view id = waa::trim(m.substr(14));
+            if (!id.empty()) start_task(id);
+        } else if (starts_with(m, "[Instruction]: ")) {
+            set_text(instruction_, waa::clip(waa::trim(m.substr(15)), 400));
+        } else if (starts_with(m, "Step ")) {
+            on_step(m.substr(5));
+        } else if (starts_with(m, "Running evaluator")) {
+            progressed();
+            set_flag(evaluating_, true);
+        } else if (starts_with(m, "Result: ")) {
+            if (const auto value = waa::parse_number(m.substr(8))) on_result(*value);
+        } else if (starts_with(m, "Finished ")) {
+            if (const auto task = waa::domain_and_id(waa::trim(m.substr(9)))) {
+                on_task_end(task->first, task->second, std::nullopt);
+            }
+        } else if (starts_with(m, "Exception in ") && on_task_exception(m.substr(13))) {
+            // a failed task; any other "Exception in …" (a thread's) falls through to the ERROR check
+        } else if (starts_with(m, "Average score: ")) {
+            if (const auto value = waa::parse_number(m.substr(15))) finish_benchmark(value);
+        } else if (starts_with(m, "No examples finished.")) {
+            finish_benchmark(std::nullopt);
+        } else if (starts_with(m, "Traceback (most recent call last)")) {
+            on_traceback_start(prefixed, after_task_exception);
+        } else if (starts_with(m, "Waiting for the server to start")) {
+            progressed();  // run.py (re)starts
+            set_text(server_note_, std::string());
+            set_stage(Stage::waiting_for_server);
+        } else if (starts_with(m, "Failed to get hello:")) {
+            advance_stage(Stage::waiting_for_server);
+            if (stage_ == Stage::waiting_for_server) set_text(server_note_, std::string(waa::trim(m.substr(20))));
+        } else if (starts_with(m, "Response from server:") || starts_with(m, "Windows Agent Arena: Starting") ||
+                   starts_with(m, "TESTING ON TASK JSON PATH:")) {
+            saw_waa();
+            advance_stage(Stage::starting);
+        } else if (starts_with(m, "Interrupted by ")) {
+            set_error(std::string(m));
+        } else if (prefixed ? (level == "ERROR" || level == "CRITICAL") : starts_with(m, "ERROR:")) {
+            set_error(std::string(m.empty() ? std::string_view("ERROR") : m));
+        }
+    }
+
+    void start_task(std::string_view id) {
+        progressed();
+        auto it = tasks_.find(std::string(id));
+        if (it != tasks_.end() && current_id_ == id && !it->second.finished) return;  // the same start twice
+        anonymous_result_.reset();
+        set_flag(evaluating_, false);
+        set_step(0);
+        set_text(last_action_, std::string());
+        set_text(instruction_, std::string());
+        advance_stage(Stage::running);
+        if (it == tasks_.end()) {
+            if (tasks_.size() >= max_tracked_tasks) tasks_.clear();
+            Task task;
+            task.index = ++started_;
+            task.domain = pending_domain_;
+            it = tasks_.emplace(std::string(id), std::move(task)).first;
+        } else if (!pending_domain_.empty()) {
+            it->second.domain = pending_domain_;
+        }
+        Task& task = it->second;
+        const bool rerun = task.counted;
+        task.finished = false;
+        // Each run of a task was one entry of N, but N and tasks_done() count a task once.
+        if (rerun && total_ > done_) set_total(total_ - 1);
+        set_text(current_id_, std::string(id));
+        set_text(domain_, task.domain);
+        current_index_ = task.index;
+        pending_domain_.clear();
+        changed_ = true;
+        WaaEvent event = make_event(WaaEventKind::task_started, task.index, task.domain, current_id_);
+        event.rerun = rerun;
+        push(std::move(event));
+    }
+
+    void on_step(std::string_view rest) {
+        const std::size_t colon = rest.find(':');
+        if (colon == std::string_view::npos) return;
+        const auto number = detail::waa::parse_count(rest.substr(0, colon));
+        if (!number) return;
+        progressed();
+        advance_stage(Stage::running);
+        set_step(*number);
+        set_text(last_action_, detail::waa::clip(detail::waa::trim(rest.substr(colon + 1)), 200));
+    }
+
+    void on_result(double value) {
+        progressed();
+        advance_stage(Stage::running);
+        set_flag(evaluating_, false);
+        if (last_result_ != value) {
+            last_result_ = value;
+            changed_ = true;
+        }
+        const auto it = current_id_.empty() ? tasks_.end() : tasks_.find(current_id_);
+        if (it != tasks_.end() && !it->second.finished) {
+            finish_task(it->first, it->second, value, std::nullopt);
+            return;
+        }
+        // A Result whose task start is not in this log (it began before the log did).
+        const bool success = value > 0;
+        ++done_;
+        ++(success ? successes_ : failures_);
+        anonymous_result_ = AnonymousResult{++started_, success};
+        changed_ = true;
+        WaaEvent event = make_event(WaaEventKind::task_finished, started_, std::string(), std::string());
+        event.result = value;
+        event.success = success;
+        push(std::move(event));
+        raise_progress();
+    }
+
+    // `Finished domain/id` (error absent) or `Exception in domain/id: …` (error present).
+    void on_task_end(std::string_view domain, std::string_view id, std::optional<std::string> error) {
+        progressed();
+        advance_stage(Stage::running);
+        auto it = tasks_.find(std::string(id));
+        if (it == tasks_.end()) {
+            if (tasks_.size() >= max_tracked_tasks) tasks_.clear();
+            Task task;
+            task.domain = std::string(domain);
+            if (anonymous_result_) {  // the Result printed just before belongs to this task
+                task.index = anonymous_result_->index;
+                task.counted = task.finished = true;
+                task.success = anonymous_result_->success;
+                task.result = last_result_;
+                anonymous_result_.reset();
+                tasks_.emplace(std::string(id), std::move(task));
+                return;
+            }
+            task.index = ++started_;
+            it = tasks_.emplace(std::string(id), std::move(task)).first;
+        }
+        if (it->second.domain.empty()) it->second.domain = std::string(domain);
+        // Finished after its Result, or an exception after the result was written: the result stands.
+        if (!it->second.finished) finish_task(it->first, it->second, std::nullopt, std::move(error));
+    }
+
+    bool on_task_exception(std::string_view rest) {
+        const std::size_t colon = rest.find(": ");
+        const std::string_view task = rest.substr(0, colon);
+        const auto parts = detail::waa::domain_and_id(task);
+        if (!parts) return false;
+        std::string error = colon == std::string_view::npos ? std::string("exception")
+                                                            : detail::waa::clip(rest.substr(colon + 2), 300);
+        after_task_exception_ = true;
+        on_task_end(parts->first, parts->second, std::move(error));
+        return true;
+    }
+
+    void finish_task(const std::string& id, Task& task, std::optional<double> result, std::optional<std::string> error) {
+        const bool success = result && *result > 0;
+        const bool rerun = task.counted;
+        if (rerun) {
+            --(task.success ? successes_ : failures_);
+        } else {
+            ++done_;
+            task.counted = true;
+        }
+        ++(success ? successes_ : failures_);
+        task.finished = true;
+        task.success = success;
+        task.result = result;
+        changed_ = true;
+        WaaEvent event = make_event(WaaEventKind::task_finished, task.index, task.domain, id);
+        event.result = result;
+        event.success = success;
+        event.rerun = rerun;
+        event.error = std::move(error);
+        push(std::move(event));
+        raise_progress();
+    }
+
+    void finish_benchmark(std::optional<double> average) {
+        progressed();
+        saw_waa();
+        if (average_ != average) {
+            average_ = average;
+            changed_ = true;
+        }
+        advance_stage(Stage::finished);
+        WaaEvent event = make_event(WaaEventKind::benchmark_finished, 0, std::string(), std::string());
+        event.average_score = average;
+        push(std::move(event));
+        raise_progress();
+    }
+
+    void on_traceback_start(bool prefixed, bool after_task_exception) {
+        if (prefixed && after_task_exception) {
+            traceback_ = Traceback::of_task;  // already counted as the task's failure
+            return;
+        }
+        traceback_ = prefixed ? Traceback::logged : Traceback::bare;
+        set_error("Traceback (most recent call last)");
+    }
+
+    // An unprefixed line while a traceback is open; true when it belonged to the traceback.
+    bool continue_traceback(std::string_view m) {
+        using detail::waa::starts_with;
+        if (m.empty() || m.front() == ' ' || m.front() == '\t' || m.front() == '^' ||
+            starts_with(m, "Traceback (most recent call last)") || starts_with(m, "During handling of the above") ||
+            starts_with(m, "The above exception was")) {
+            return true;
+        }
+        // The exception line closes the traceback (a chained one may open again).
+        if (traceback_ != Traceback::of_task) set_error(detail::waa::clip(m, 500));
+        traceback_ = Traceback::none;
+        return true;
+    }
+
+    std::string running_detail() const {
+        std::string text = "Task " + std::to_string(current_index_ > 0 ? current_index_ : done_);
+        if (total_ > 0) text += " of " + std::to_string(total_);
+        if (!domain_.empty()) text += " (" + domain_ + ")";
+        const auto it = current_id_.empty() ? tasks_.end() : tasks_.find(current_id_);
+        if (it != tasks_.end() && it->second.finished) {
+            text += ": finished, ";
+            text += it->second.success ? "success" : "failure";
+            if (it->second.result) text += " (result " + detail::waa::format_score(*it->second.result) + ")";
+        } else if (evaluating_) {
+            text += ": running evaluator";
+        } else if (agent_step_ > 0) {
+            text += ": step " + std::to_string(agent_step_);
+            if (!last_action_.empty()) text += ", " + last_action_;
+        } else if (!instruction_.empty()) {
+            text += ": " + instruction_;
+        }
+        return text;
+    }
+
+    WaaEvent make_event(WaaEventKind kind, int index, std::string domain, std::string id) const {
+        WaaEvent event;
+        event.kind = kind;
+        event.task_index = index;
+        event.total_tasks = total_;
+        event.domain = std::move(domain);
+        event.task_id = std::move(id);
+        event.log_time = log_time_;
+        event.log_seconds = log_seconds_;
+        return event;
+    }
+
+    void push(WaaEvent event) {
+        if (events_.size() >= max_pending_events) events_.pop_front();
+        events_.push_back(std::move(event));
+        changed_ = true;
+    }
+
+    // Any sign that the benchmark moves on clears an earlier error: it did not end the run.
+    void progressed() {
+        saw_waa();
+        if (error_) {
+            error_.reset();
+            changed_ = true;
+        }
+    }
+
+    void saw_waa() {
+        if (!is_waa_log_) {
+            is_waa_log_ = true;
+            changed_ = true;
+        }
+    }
+
+    // Within one run.py the stage only moves forward; a new run.py sets it back with set_stage.
+    void advance_stage(Stage next) {
+        if (static_cast<int>(next) > static_cast<int>(stage_)) set_stage(next);
+    }
+
+    void set_stage(Stage next) {
+        if (stage_ != next) {
+            stage_ = next;
+            changed_ = true;
+        }
+    }
+
+    // Progress follows N only once N is whole (see end_left_block), never a block's partial sum.
+    void set_total(int total) {
+        if (total_ != total) {
+            total_ = total;
+            changed_ = true;
+        }
+    }
+
+    void end_left_block() {
+        in_left_block_ = false;
+        raise_progress();
+    }
+
+    void set_step(int step) {
+        if (agent_step_ != step) {
+            agent_step_ = step;
+            changed_ = true;
+        }
+    }
+
+    void set_flag(bool& flag, bool value) {
+        if (flag != value) {
+            flag = value;
+            changed_ = true;
+        }
+    }
+
+    void set_text(std::string& field, std::string value) {
+        if (field != value) {
+            field = std::move(value);
+            changed_ = true;
+        }
+    }
+
+    void set_error(std::string message) {
+        if (error_ != message) {
+            error_ = std::move(message);
+            changed_ = true;
+        }
+    }
+
+    void raise_progress() {
+        double value = 0;
+        if (stage_ == Stage::finished) {
+            value = 1.0;
+        } else if (total_ > 0) {
+            value = done_ >= total_ ? 1.0 : static_cast<double>(done_) / total_;
+        }
+        if (value > progress_) {
+            progress_ = value;
+            changed_ = true;
+        }
+    }
+
+    static int cap_add(int a, int b) noexcept { return a > 1000000000 - b ? 1000000000 : a + b; }
+
+    Stage stage_ = Stage::waiting;
+    Traceback traceback_ = Traceback::none;
+    bool changed_ = false;
+    bool is_waa_log_ = false;
+    bool in_left_block_ = false;
+    bool after_task_exception_ = false;
+    bool evaluating_ = false;
+    int block_base_ = 0;
+    int left_sum_ = 0;
+    int total_ = 0;
+    int done_ = 0;
+    int started_ = 0;
+    int successes_ = 0;
+    int failures_ = 0;
+    int agent_step_ = 0;
+    int current_index_ = 0;
+    double progress_ = 0.0;
+    std::optional<double> average_;
+    std::optional<double> last_result_;
+    struct AnonymousResult {
+        int index = 0;
+        bool success = false;
+    };
+    std::optional<AnonymousResult> anonymous_result_;  // a Result not yet tied to a task id
+    std::optional<std::string> error_;
+    std::string domain_;
+    std::string pending_domain_;
+    std::string current_id_;
+    std::string instruction_;
+    std::string last_action_;
+    std::string server_note_;
+    std::string log_time_;
+    std::optional<double> log_seconds_;
+    std::unordered_map<std::string, Task> tasks_;
+    std::deque<WaaEvent> events_;
+};
+
+}  // namespace azops
+// #include <azops/waa_parser.hpp> — end
+// #include <azops/cost.hpp> — begin
+// azops/cost.hpp — what the VM costs: hourly rates and billing by VM state over time.
+//
+// Owns: `VmState` (Azure power states) with its words, `RateTable` (a built-in eastus table, JSON
+// override files, saved Azure Retail Prices API pages, manual rates) and `CostModel` (compute cost
+// accrued so far, between two times and projected to the end of the task, under DESIGN.md's
+// billing rule). Times are seconds on any monotonic clock the caller chooses.
+// Thread-safety: plain values; a const object may be read from several threads, a changing one
+// needs the caller's lock (the Tracker's).
+// Errors: loading an override file or a saved price page throws std::runtime_error with a message
+// naming the file and the problem (setup time, before the task runs); `RateTable::add` throws
+// std::invalid_argument for a negative rate. Nothing else throws except std::bad_alloc. An unknown
+// size is never billed at $0: its rate is std::nullopt and `rate_message()` says how to give one.
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace azops {
+
+// Azure's power states (PowerState/<word> in `az vm get-instance-view`).
+enum class VmState { running, starting, stopping, stopped, deallocating, deallocated, unknown };
+
+inline std::string_view to_string(VmState state) noexcept {
+    switch (state) {
+        case VmState::running: return "running";
+        case VmState::starting: return "starting";
+        case VmState::stopping: return "stopping";
+        case VmState::stopped: return "stopped";
+        case VmState::deallocating: return "deallocating";
+        case VmState::deallocated: return "deallocated";
+        case VmState::unknown: break;
+    }
+    return "unknown";
+}
+
+namespace detail::cost {
+
+inline std::string lower_trimmed(std::string_view text) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+inline bool starts_with(std::string_view text, std::string_view prefix) noexcept {
+    return text.substr(0, prefix.size()) == prefix;
+}
+
+inline bool contains(std::string_view text, std::string_view part) noexcept {
+    return text.find(part) != std::string_view::npos;
+}
+
+}  // namespace detail::cost
+
+// Reads the state in any of the forms `az` prints: "running", "PowerState/running", "VM running"
+// (`az vm show -d`), "Stopped (deallocated)" (the portal). Anything else is `unknown`.
+inline VmState parse_vm_state(std::string_view text) {
+    std::string word = detail::cost::lower_trimmed(text);
+    if (detail::cost::starts_with(word, "powerstate/")) word.erase(0, 11);
+    if (detail::cost::starts_with(word, "vm ")) word.erase(0, 3);
+    if (detail::cost::contains(word, "(deallocated)")) return VmState::deallocated;
+    if (detail::cost::contains(word, "(allocated)")) return VmState::stopped;
+    static constexpr VmState all[] = {VmState::running,      VmState::starting,    VmState::stopping,
+                                      VmState::stopped,      VmState::deallocating, VmState::deallocated};
+    for (VmState s : all) {
+        if (word == to_string(s)) return s;
+    }
+    return VmState::unknown;
+}
+
+// DESIGN.md, "Billing rule": compute is charged while the VM is allocated. An unknown state is
+// charged too: the page then says the cost assumes the VM runs.
+inline bool is_billed(VmState state) noexcept {
+    return state != VmState::deallocating && state != VmState::deallocated;
+}
+
+// `linux` is a predefined macro in GNU dialects (-std=gnu++17, CMake's default), so it cannot be
+// an enumerator name.
+enum class OsType { linux_os, windows_os };
+
+inline std::string_view to_string(OsType os) noexcept { return os == OsType::windows_os ? "windows" : "linux"; }
+
+inline std::optional<OsType> parse_os_type(std::string_view text) {
+    const std::string word = detail::cost::lower_trimmed(text);
+    if (word == "linux") return OsType::linux_os;
+    if (word == "windows") return OsType::windows_os;
+    return std::nullopt;
+}
+
+inline constexpr std::string_view default_region = "eastus";
+
+// Saves the pay-as-you-go prices of one size in eastus as one page of the Azure Retail Prices API
+// (no account needed); load it with RateTable::load_retail_prices:
+//
+//   curl -fsS -o prices/eastus-Standard_D4ds_v5.json "https://prices.azure.com/api/retail/prices?\$filter=serviceName%20eq%20'Virtual%20Machines'%20and%20armRegionName%20eq%20'eastus'%20and%20armSkuName%20eq%20'Standard_D4ds_v5'"
+//
+// A wider filter (a whole region) answers in pages of 100 items; save each page to its own file by
+// following NextPageLink:
+//
+//   u="https://prices.azure.com/api/retail/prices?\$filter=serviceName%20eq%20'Virtual%20Machines'%20and%20armRegionName%20eq%20'eastus'%20and%20priceType%20eq%20'Consumption'"; n=1; while [ -n "$u" ]; do curl -fsS -o "prices/eastus-$n.json" "$u" || break; u=$(grep -o '"NextPageLink": *"[^"]*"' "prices/eastus-$n.json" | cut -d'"' -f4 | sed 's/ /%20/g'); n=$((n+1)); done
+
+// Where a rate came from, and whether there is one at all.
+struct RateQuote {
+    std::string vm_size;
+    OsType os = OsType::linux_os;
+    std::string region;
+    std::optional<double> usd_per_hour;  // nullopt: the rate is unknown, never guessed as 0
+    std::string source;                  // e.g. "built-in table eastus linux 2026-11"
+    std::string message;                 // when unknown: what is missing and how to provide it
+};
+
+namespace detail::cost {
+
+// "Standard_D4ds_v5", "standard_d4ds_v5" and "D4ds_v5" all name one size.
+inline std::string size_key(std::string_view size) {
+    std::string key = lower_trimmed(size);
+    if (!key.empty() && !starts_with(key, "standard_") && !starts_with(key, "basic_")) key = "standard_" + key;
+    return key;
+}
+
+inline std::string region_key(std::string_view region) {
+    std::string key = lower_trimmed(region);
+    key.erase(std::remove(key.begin(), key.end(), ' '), key.end());
+    return key;
+}
+
+struct BuiltInRate {
+    std::string_view size;
+    double linux_usd;
+    double windows_usd;
+};
+
+// Pay-as-you-go list prices, USD per hour, region eastus, as public Azure price tables
+// (azure.microsoft.com pricing pages, Retail Prices API listings) give them; table written
+// 2026-11-29, without a live check against the API. Standard_D4ds_v5 0.226 and Standard_D8ds_v5
+// 0.452 (Linux) agree across two independent tables; public tables disagree elsewhere (the original
+// specification used 0.422 $/h for D4ds_v5; one table gives D4ads_v5 0.201), so RateQuote::source
+// always says which table a figure came from, and saved API pages or an override file replace it.
+// Windows prices add the Windows Server licence, 0.046 $ per vCPU-hour, to the Linux price.
+inline constexpr std::string_view built_in_date = "2026-11";
+inline constexpr BuiltInRate built_in_eastus[] = {
+    {"Standard_D2ds_v5", 0.113, 0.205},  {"Standard_D4ds_v5", 0.226, 0.410},
+    {"Standard_D8ds_v5", 0.452, 0.820},  {"Standard_D16ds_v5", 0.904, 1.640},
+    {"Standard_D32ds_v5", 1.808, 3.280}, {"Standard_D2ads_v5", 0.103, 0.195},
+    {"Standard_D4ads_v5", 0.206, 0.390}, {"Standard_D8ads_v5", 0.412, 0.780},
+    {"Standard_D16ads_v5", 0.824, 1.560}, {"Standard_D32ads_v5", 1.648, 3.120},
+    {"Standard_D2s_v3", 0.096, 0.188},   {"Standard_D4s_v3", 0.192, 0.376},
+    {"Standard_D8s_v3", 0.384, 0.752},   {"Standard_D16s_v3", 0.768, 1.504},
+    {"Standard_D32s_v3", 1.536, 3.008},
+};
+
+inline std::string read_text_file(const std::filesystem::path& path, std::string_view what) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        throw std::runtime_error(std::string(what) + " " + path.string() + " does not exist");
+    }
+    if (std::filesystem::is_directory(path, ec)) {
+        throw std::runtime_error(std::string(what) + " " + path.string() + " is a folder, not a file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in || in.bad()) throw std::runtime_error("cannot read " + std::string(what) + " " + path.string());
+    return text.str();
+}
+
+inline nlohmann::json parse_json_file(const std::filesystem::path& path, std::string_view what) {
+    const std::string text = read_text_file(path, what);
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::runtime_error(std::string(what) + " " + path.string() + " is not valid JSON: " + e.what());
+    }
+}
+
+inline const std::string* string_field(const nlohmann::json& object, const char* key) {
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+}
+
+inline std::optional<double> number_field(const nlohmann::json& object, const char* key) {
+    const auto it = object.find(key);
+    if (it == object.end() || !it->is_number()) return std::nullopt;
+    const double value = it->get<double>();
+    return std::isfinite(value) ? std::optional<double>(value) : std::nullopt;
+}
+
+}  // namespace detail::cost
+
+// Hourly rates by (size, OS, region). Later additions win over earlier ones, so an override file
+// loaded after the built-in table replaces its figures.
+class RateTable {
+public:
+    RateTable() = default;
+
+    // The built-in eastus table (see detail::cost::built_in_eastus for the source and date).
+    static RateTable built_in() {
+        RateTable table;
+        const std::string base = "built-in table " + std::string(default_region) + " ";
+        for (const auto& r : detail::cost::built_in_eastus) {
+            table.add(r.size, OsType::linux_os, default_region, r.linux_usd,
+                      base + "linux " + std::string(detail::cost::built_in_date));
+            table.add(r.size, OsType::windows_os, default_region, r.windows_usd,
+                      base + "windows " + std::string(detail::cost::built_in_date));
+        }
+        return table;
+    }
+
+    // One rate. An absent `os` or `region` matches every OS or region. Throws
+    // std::invalid_argument for a negative or non-finite rate.
+    void add(std::string_view vm_size, std::optional<OsType> os, std::optional<std::string_view> region,
+             double usd_per_hour, std::string source) {
+        if (!std::isfinite(usd_per_hour) || usd_per_hour < 0) {
+            throw std::invalid_argument("hourly rate for " + std::string(vm_size) + " must be a non-negative number");
+        }
+        Entry e;
+        e.size = detail::cost::size_key(vm_size);
+        e.os = os;
+        if (region) e.region = detail::cost::region_key(*region);
+        e.usd_per_hour = usd_per_hour;
+        e.source = std::move(source);
+        entries_.push_back(std::move(e));
+    }
+
+    // An override file:
+    //   {"rates": [{"vm_size": "Standard_D4ds_v5", "usd_per_hour": 0.422},
+    //              {"vm_size": "Standard_D8ds_v5", "usd_per_hour": 0.844, "os": "linux", "region": "eastus"}]}
+    // `os` and `region` are optional (absent: every OS / region). Throws std::runtime_error naming
+    // the file and the entry when the file is missing, is not JSON or has the wrong shape; then
+    // nothing of the file has been added.
+    void load_override_file(const std::filesystem::path& path) {
+        load_override_json(detail::cost::parse_json_file(path, "rate override file"), "override file " + path.string());
+    }
+
+    // The same from a parsed document; `origin` names it in sources and messages.
+    void load_override_json(const nlohmann::json& doc, const std::string& origin) {
+        const auto fail = [&](const std::string& why) { throw std::runtime_error("rate " + origin + ": " + why); };
+        if (!doc.is_object() || !doc.contains("rates") || !doc["rates"].is_array()) {
+            fail("expected {\"rates\": [{\"vm_size\": \"Standard_D4ds_v5\", \"usd_per_hour\": 0.226}, ...]}");
+        }
+        RateTable parsed;
+        std::size_t index = 0;
+        for (const auto& item : doc["rates"]) {
+            const std::string where = "rates[" + std::to_string(index++) + "]";
+            if (!item.is_object()) fail(where + " is not an object");
+            const std::string* size = detail::cost::string_field(item, "vm_size");
+            if (size == nullptr || size->empty()) fail(where + ": \"vm_size\" must be a non-empty string");
+            const auto usd = detail::cost::number_field(item, "usd_per_hour");
+            if (!usd || *usd < 0) fail(where + ": \"usd_per_hour\" must be a non-negative number");
+            std::optional<OsType> os;
+            if (item.contains("os")) {
+                const std::string* word = detail::cost::string_field(item, "os");
+                if (word != nullptr) os = parse_os_type(*word);
+                if (!os) fail(where + ": \"os\" must be \"linux\" or \"windows\"");
+            }
+            std::optional<std::string_view> region;
+            if (item.contains("region")) {
+                const std::string* name = detail::cost::string_field(item, "region");
+                if (name == nullptr || name->empty()) fail(where + ": \"region\" must be a non-empty string");
+                region = *name;
+            }
+            parsed.add(*size, os, region, *usd, origin);
+        }
+        append(parsed);
+    }
+
+    // Saved pages of the Azure Retail Prices API (`{"Items": [...], "NextPageLink": ...}`), one file
+    // per page. Of each size, region and OS it keeps the pay-as-you-go price: type "Consumption"
+    // (not "DevTestConsumption" or "Reservation", whose retailPrice is the whole term), per
+    // "1 Hour", not Spot or Low Priority, preferring the primary meter region and then the latest
+    // effectiveStartDate. Windows is told by "Windows" in productName. Returns how many rates it
+    // took. Throws std::runtime_error when a file is missing, not JSON, or has no Items array.
+    std::size_t load_retail_prices(const std::vector<std::filesystem::path>& pages) {
+        std::map<std::tuple<std::string, OsType, std::string>, Candidate> best;
+        for (const auto& page : pages) {
+            const nlohmann::json doc = detail::cost::parse_json_file(page, "price page");
+            collect_retail_prices(doc, page.filename().string(), best);
+        }
+        RateTable parsed;
+        for (const auto& [key, c] : best) {
+            std::string source = "Azure Retail Prices API (saved) " + c.file;
+            if (!c.effective.empty()) source += ", effective " + c.effective.substr(0, 10);
+            parsed.add(std::get<0>(key), std::get<1>(key), std::get<2>(key), c.usd, std::move(source));
+        }
+        append(parsed);
+        return best.size();
+    }
+
+    // The rate for a VM. Where the table has the size but not the region, the default region's
+    // price is used and the source says so (Dv5 prices are the same in most US regions, not in all).
+    RateQuote quote(std::string_view vm_size, OsType os = OsType::linux_os,
+                    std::string_view region = default_region) const {
+        RateQuote q;
+        q.vm_size = std::string(vm_size);
+        q.os = os;
+        q.region = detail::cost::region_key(region);
+        const std::string size = detail::cost::size_key(vm_size);
+        if (const Entry* e = find(size, os, q.region)) {
+            q.usd_per_hour = e->usd_per_hour;
+            q.source = e->source;
+            return q;
+        }
+        if (const Entry* e = find(size, os, std::string(default_region))) {
+            q.usd_per_hour = e->usd_per_hour;
+            q.source = e->source + " (no " + q.region + " price; " + std::string(default_region) + "'s used)";
+            return q;
+        }
+        q.source = "unknown";
+        q.message = "no hourly rate for " + (vm_size.empty() ? std::string("an unnamed VM size") : q.vm_size) +
+                    " (" + std::string(to_string(os)) + ", " + q.region +
+                    "): give one in a rate override file ({\"rates\": [{\"vm_size\": \"" + q.vm_size +
+                    "\", \"usd_per_hour\": ...}]}) or load saved Azure Retail Prices API pages";
+        return q;
+    }
+
+    std::size_t size() const noexcept { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::string size;
+        std::optional<OsType> os;
+        std::optional<std::string> region;
+        double usd_per_hour = 0;
+        std::string source;
+    };
+
+    struct Candidate {
+        double usd = 0;
+        bool primary = false;
+        std::string effective;
+        std::string file;
+    };
+
+    const Entry* find(const std::string& size, OsType os, const std::string& region) const {
+        for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+            if (it->size == size && (!it->os || *it->os == os) && (!it->region || *it->region == region)) return &*it;
+        }
+        return nullptr;
+    }
+
+    void append(const RateTable& other) {
+        entries_.insert(entries_.end(), other.entries_.begin(), other.entries_.end());
+    }
+
+    static void collect_retail_prices(const nlohmann::json& doc, const std::string& file,
+                                      std::map<std::tuple<std::string, OsType, std::string>, Candidate>& best) {
+        if (!doc.is_object() || !doc.contains("Items") || !doc["Items"].is_array()) {
+            throw std::runtime_error("price page " + file +
+                                     " is not an Azure Retail Prices API response (no \"Items\" array)");
+        }
+        for (const auto& item : doc["Items"]) {
+            if (!item.is_object()) continue;
+            const auto text = [&](const char* key) {
+                const std::string* s = detail::cost::string_field(item, key);
+                return s != nullptr ? *s : std::string();
+            };
+            const std::string service = text("serviceName");
+            if (!service.empty() && service != "Virtual Machines") continue;
+            if (text("type") != "Consumption" || text("unitOfMeasure") != "1 Hour") continue;
+            const std::string product = text("productName");
+            const std::string meter = text("meterName") + " " + text("skuName") + " " + product;
+            if (detail::cost::contains(meter, "Spot") || detail::cost::contains(meter, "Low Priority")) continue;
+            const std::string sku = text("armSkuName");
+            const std::string region = text("armRegionName");
+            const auto usd = detail::cost::number_field(item, "retailPrice");
+            if (sku.empty() || region.empty() || !usd || *usd <= 0) continue;
+            Candidate c;
+            c.usd = *usd;
+            const auto primary = item.find("isPrimaryMeterRegion");
+            c.primary = primary == item.end() || !primary->is_boolean() || primary->get<bool>();
+            c.effective = text("effectiveStartDate");
+            c.file = file;
+            const OsType os = detail::cost::contains(product, "Windows") ? OsType::windows_os : OsType::linux_os;
+            const auto key = std::make_tuple(detail::cost::size_key(sku), os, detail::cost::region_key(region));
+            const auto found = best.find(key);
+            if (found == best.end() || std::make_pair(c.primary, c.effective) >
+                                           std::make_pair(found->second.primary, found->second.effective)) {
+                best[key] = std::move(c);
+            }
+        }
+    }
+
+    std::vector<Entry> entries_;
+};
+
+// Compute cost of one VM over the task. The state timeline starts at the first `set_state`: call
+// `set_state(VmState::unknown, start)` when the task starts and the state is not known yet.
+class CostModel {
+public:
+    // No VM yet: the rate is unknown until `set_rate`.
+    CostModel() { rate_.source = "unknown"; rate_.message = "no VM size given yet"; }
+
+    explicit CostModel(RateQuote rate) : rate_(std::move(rate)) {}
+
+    explicit CostModel(std::string_view vm_size, OsType os = OsType::linux_os,
+                       std::string_view region = default_region, const RateTable& rates = RateTable::built_in())
+        : rate_(rates.quote(vm_size, os, region)) {}
+
+    // A rate found later (the size became known) applies to the whole timeline: the VM's price did
+    // not change, only our knowledge of it.
+    void set_rate(RateQuote rate) { rate_ = std::move(rate); }
+
+    // A rate given by hand, e.g. the original specification's 0.422 $/h for Standard_D4ds_v5.
+    void set_rate_override(double usd_per_hour, std::string source = "manual") {
+        rate_.usd_per_hour = std::isfinite(usd_per_hour) && usd_per_hour >= 0 ? std::optional<double>(usd_per_hour)
+                                                                                : std::nullopt;
+        rate_.source = rate_.usd_per_hour ? std::move(source) : "unknown";
+        rate_.message = rate_.usd_per_hour ? "" : "the manual rate was not a non-negative number";
+    }
+
+    const RateQuote& rate() const noexcept { return rate_; }
+    std::optional<double> hourly_rate() const noexcept { return rate_.usd_per_hour; }
+    bool rate_known() const noexcept { return rate_.usd_per_hour.has_value(); }
+    const std::string& rate_source() const noexcept { return rate_.source; }
+    const std::string& rate_message() const noexcept { return rate_.message; }
+
+    // The VM is in `state` from time `t` on. Times earlier than the last change are taken as the
+    // last change (a monotonic clock never goes back; a confused caller must not un-bill time).
+    void set_state(VmState state, double t) {
+        if (!changes_.empty()) {
+            t = std::max(t, changes_.back().t);
+            if (changes_.back().state == state) return;
+            if (changes_.back().t == t) {
+                changes_.back().state = state;
+                merge_tail();
+                return;
+            }
+        }
+        changes_.push_back({t, state});
+    }
+
+    VmState state() const noexcept { return changes_.empty() ? VmState::unknown : changes_.back().state; }
+
+    // True when some billed time so far (up to the last change, or now) was billed only because
+    // the state was unknown: the page then says the cost assumes the VM was running.
+    bool billing_assumed() const noexcept {
+        return changes_.empty() || std::any_of(changes_.begin(), changes_.end(),
+                                               [](const Change& c) { return c.state == VmState::unknown; });
+    }
+
+    // Seconds billed between `from` and `to` (clamped to the timeline).
+    double billed_seconds(double from, double to) const noexcept {
+        double total = 0;
+        for (std::size_t i = 0; i < changes_.size(); ++i) {
+            if (!is_billed(changes_[i].state)) continue;
+            const double begin = std::max(from, changes_[i].t);
+            const double end = std::min(to, i + 1 < changes_.size() ? changes_[i + 1].t : to);
+            if (end > begin) total += end - begin;
+        }
+        return total;
+    }
+
+    std::optional<double> cost_between(double from, double to) const noexcept {
+        if (!rate_.usd_per_hour) return std::nullopt;
+        return billed_seconds(from, to) * *rate_.usd_per_hour / 3600.0;
+    }
+
+    // Cost accrued from the first state change until `t`.
+    std::optional<double> cost_until(double t) const noexcept {
+        if (changes_.empty()) return rate_.usd_per_hour ? std::optional<double>(0.0) : std::nullopt;
+        return cost_between(changes_.front().t, t);
+    }
+
+    // Cost so far plus the remaining time at the rate, if the VM is billed now (a deallocated VM
+    // costs nothing more while it stays so). nullopt without a rate or without an ETA.
+    std::optional<double> projected_cost(double now, std::optional<double> eta_seconds) const noexcept {
+        const auto so_far = cost_until(now);
+        if (!so_far || !eta_seconds) return std::nullopt;
+        const double ahead = is_billed(state()) ? std::max(0.0, *eta_seconds) : 0.0;
+        return *so_far + ahead * *rate_.usd_per_hour / 3600.0;
+    }
+
+private:
+    struct Change {
+        double t;
+        VmState state;
+    };
+
+    // After an in-place correction the last change may now repeat the one before it.
+    void merge_tail() {
+        if (changes_.size() >= 2 && changes_[changes_.size() - 2].state == changes_.back().state) changes_.pop_back();
+    }
+
+    RateQuote rate_;
+    std::vector<Change> changes_;
+};
+
+}  // namespace azops
+// #include <azops/cost.hpp> — end
+// #include <azops/history.hpp> — begin
+// azops/history.hpp — past durations per operation and per step (`azure_ops_history.json`).
+//
+// Owns: azops::History, the file's in-memory form, and the locked read-merge-write that lets
+// several processes record into one file at once without losing a sample. The file keeps the
+// original shape, `{"docker_build": {"avg_seconds": 1200, "samples": 5}, ...}`; azops adds
+// `recent_seconds` (last durations, oldest first) and `recent_runs` (last runs' seconds per step
+// and which steps came from the build cache) inside an entry and keeps every key it does not know.
+// Thread-safety: a History is a plain value. The static `*_to_file` functions may run at once in
+// any number of threads and processes: they serialise on flock(2) of `<file>.lock`.
+// Errors: nothing here throws on bad content. An unreadable or corrupt file reads as empty history
+// with a warning; before the next write the corrupt file is renamed to
+// `<file>.corrupt-<UTC time>`, never overwritten. File functions report failures in their result.
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+
+namespace azops {
+
+// The entry the original specification keeps for one benchmark task.
+inline constexpr std::string_view benchmark_task_key = "benchmark_per_task";
+
+// One finished run of an operation.
+struct PastRun {
+    std::vector<double> step_seconds;  // seconds per step, in order
+    std::vector<int> cached_steps;     // 1-based numbers of the steps taken from the build cache
+
+    bool cached(int step) const noexcept {
+        return std::find(cached_steps.begin(), cached_steps.end(), step) != cached_steps.end();
+    }
+    double total_seconds() const noexcept {
+        double total = 0;
+        for (double s : step_seconds) total += s;
+        return total;
+    }
+};
+
+// What the file says about one operation; fields the file lacks or has wrong are left empty.
+struct OperationHistory {
+    std::optional<double> avg_seconds;   // running mean of all samples (original key)
+    std::int64_t samples = 0;            // how many (original key)
+    std::vector<double> recent_seconds;  // last durations (whole runs, or single tasks), oldest first
+    std::vector<PastRun> recent_runs;    // last runs with their steps, oldest first
+};
+
+struct HistoryFileResult {
+    bool ok = false;
+    std::string error;                                // why nothing was written
+    std::vector<std::string> warnings;                // what was wrong with the file, and what was done about it
+    std::optional<std::filesystem::path> moved_aside;  // where a corrupt file was renamed to
+};
+
+namespace detail::history {
+
+// nlohmann's parser is iterative, but dumping and destroying values recurse; a file nested
+// deeper than any history needs is refused before it is parsed.
+inline bool nesting_deeper_than(std::string_view text, int limit) noexcept {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return false;
+}
+
+// 0 and the text, or the errno of the failure (ENOENT when there is no file).
+inline int read_whole_file(const std::filesystem::path& path, std::string& out) {
+    out.clear();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            return err;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return 0;
+}
+
+inline std::optional<double> seconds_value(const nlohmann::json& v) {
+    if (!v.is_number()) return std::nullopt;
+    const double d = v.get<double>();
+    return std::isfinite(d) && d >= 0 ? std::optional<double>(d) : std::nullopt;
+}
+
+inline std::optional<std::int64_t> count_value(const nlohmann::json& v) {
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        return u <= static_cast<std::uint64_t>(INT64_MAX) ? std::optional<std::int64_t>(static_cast<std::int64_t>(u))
+                                                          : std::nullopt;
+    }
+    if (v.is_number_integer()) {
+        const auto i = v.get<std::int64_t>();
+        return i >= 0 ? std::optional<std::int64_t>(i) : std::nullopt;
+    }
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (std::isfinite(d) && d >= 0 && d < 9e15 && d == std::floor(d)) return static_cast<std::int64_t>(d);
+    }
+    return std::nullopt;
+}
+
+inline std::optional<std::vector<double>> seconds_array(const nlohmann::json& v) {
+    if (!v.is_array()) return std::nullopt;
+    std::vector<double> out;
+    for (const auto& x : v) {
+        const auto s = seconds_value(x);
+        if (!s) return std::nullopt;
+        out.push_back(*s);
+    }
+    return out;
+}
+
+inline std::optional<PastRun> past_run(const nlohmann::json& v) {
+    if (!v.is_object() || !v.contains("steps")) return std::nullopt;
+    auto steps = seconds_array(v["steps"]);
+    if (!steps || steps->empty()) return std::nullopt;
+    PastRun run;
+    run.step_seconds = std::move(*steps);
+    if (v.contains("cached")) {
+        if (!v["cached"].is_array()) return std::nullopt;
+        for (const auto& s : v["cached"]) {
+            const auto n = count_value(s);
+            if (!n || *n < 1 || *n > static_cast<std::int64_t>(run.step_seconds.size())) return std::nullopt;
+            run.cached_steps.push_back(static_cast<int>(*n));
+        }
+    }
+    return run;
+}
+
+// Reads one entry, noting in `warnings` (when given) every part it had to ignore.
+inline OperationHistory read_entry(const nlohmann::json& entry, const std::string& op,
+                                   std::vector<std::string>* warnings) {
+    OperationHistory out;
+    const auto warn = [&](const std::string& what) {
+        if (warnings != nullptr) warnings->push_back("history entry \"" + op + "\": " + what);
+    };
+    if (!entry.is_object()) {
+        warn("is not an object; ignored");
+        return out;
+    }
+    const auto avg = entry.contains("avg_seconds") ? seconds_value(entry["avg_seconds"]) : std::nullopt;
+    const auto samples = entry.contains("samples") ? count_value(entry["samples"]) : std::nullopt;
+    if (avg && samples && *samples > 0) {
+        out.avg_seconds = avg;
+        out.samples = *samples;
+    } else if (entry.contains("avg_seconds") || entry.contains("samples")) {
+        warn("avg_seconds/samples are not a non-negative number and a positive count; ignored");
+    }
+    if (entry.contains("recent_seconds")) {
+        if (auto list = seconds_array(entry["recent_seconds"])) out.recent_seconds = std::move(*list);
+        else warn("recent_seconds is not a list of non-negative numbers; ignored");
+    }
+    if (entry.contains("recent_runs")) {
+        const auto& runs = entry["recent_runs"];
+        bool bad = !runs.is_array();
+        if (!bad) {
+            for (const auto& r : runs) {
+                if (auto run = past_run(r)) out.recent_runs.push_back(std::move(*run));
+                else bad = true;
+            }
+        }
+        if (bad) warn("some recent_runs are not {\"steps\": [seconds...], \"cached\": [step numbers]}; ignored");
+    }
+    return out;
+}
+
+inline std::string utc_stamp(std::chrono::system_clock::time_point t) {
+    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm utc{};
+    gmtime_r(&secs, &utc);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &utc);
+    return buf;
+}
+
+// Holds an flock(2) on the sidecar lock file for as long as it lives. The lock is on a separate
+// file because the history file itself is replaced by rename: a lock on its old inode would not
+// exclude a writer that opened the new one.
+class FileLock {
+public:
+    explicit FileLock(const std::filesystem::path& lock_path) {
+        fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            error_ = errno_text("cannot open lock file", lock_path, errno);
+            return;
+        }
+        while (::flock(fd_, LOCK_EX) != 0) {
+            if (errno == EINTR) continue;
+            error_ = errno_text("cannot lock", lock_path, errno);
+            ::close(fd_);
+            fd_ = -1;
+            return;
+        }
+    }
+    ~FileLock() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+    bool locked() const noexcept { return fd_ >= 0; }
+    const std::string& error() const noexcept { return error_; }
+
+private:
+    int fd_ = -1;
+    std::string error_;
+};
+
+}  // namespace detail::history
+
+class History {
+public:
+    static constexpr std::size_t max_recent_seconds = 100;
+    static constexpr std::size_t max_recent_runs = 20;
+    static constexpr int max_nesting = 64;
+
+    History() = default;
+
+    // The file at `path`; no file is empty history. Never throws on content and never changes the
+    // file: a corrupt one reads as empty, with a warning, and is moved aside by the next write.
+    static History load(const std::filesystem::path& path) {
+        std::string text;
+        const int err = detail::history::read_whole_file(path, text);
+        if (err == ENOENT) return History();
+        if (err != 0) {
+            History h;
+            h.warnings_.push_back(detail::errno_text("cannot read history file", path, err) + "; no history used");
+            return h;
+        }
+        return parse(text, path.string());
+    }
+
+    // The same from text; `origin` names it in warnings.
+    static History parse(std::string_view text, const std::string& origin = "history") {
+        History h;
+        if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+            h.warnings_.push_back(origin + " is empty; treated as no history");
+            return h;
+        }
+        if (detail::history::nesting_deeper_than(text, max_nesting)) {
+            h.mark_corrupt(origin, "is nested more than " + std::to_string(max_nesting) + " levels deep");
+            return h;
+        }
+        nlohmann::json doc;
+        try {
+            doc = nlohmann::json::parse(text);
+        } catch (const nlohmann::json::parse_error& e) {
+            h.mark_corrupt(origin, std::string("is not valid JSON (") + e.what() + ")");
+            return h;
+        }
+        if (!doc.is_object()) {
+            h.mark_corrupt(origin, "is not a JSON object of operations");
+            return h;
+        }
+        h.doc_ = std::move(doc);
+        for (const auto& [op, entry] : h.doc_.items()) detail::history::read_entry(entry, op, &h.warnings_);
+        return h;
+    }
+
+    // One finished run: seconds per step in order, and the 1-based numbers of the steps that came
+    // from the build cache. avg_seconds/samples become the running mean of whole-run seconds.
+    // Returns false (and a warning) and records nothing when a duration is negative or not finite.
+    bool record(std::string_view op, const std::vector<double>& step_seconds,
+                const std::vector<int>& cached_steps = {}) {
+        const std::string name(op);
+        const auto bad = [](double s) { return !std::isfinite(s) || s < 0; };
+        if (step_seconds.empty() || std::any_of(step_seconds.begin(), step_seconds.end(), bad)) {
+            warnings_.push_back("not recorded for \"" + name + "\": step durations must be non-negative numbers");
+            return false;
+        }
+        nlohmann::json& entry = writable_entry(name);
+        nlohmann::json run = {{"steps", step_seconds}};
+        std::vector<int> cached;
+        for (int s : cached_steps) {
+            if (s >= 1 && s <= static_cast<int>(step_seconds.size())) cached.push_back(s);
+        }
+        std::sort(cached.begin(), cached.end());
+        cached.erase(std::unique(cached.begin(), cached.end()), cached.end());
+        if (!cached.empty()) run["cached"] = cached;
+        push_recent(entry, "recent_runs", std::move(run), max_recent_runs);
+        double total = 0;
+        for (double s : step_seconds) total += s;
+        add_sample(entry, name, total);
+        return true;
+    }
+
+    // One sample without steps, e.g. one benchmark task under `benchmark_task_key`.
+    bool record_task(std::string_view op, double seconds) {
+        const std::string name(op);
+        if (!std::isfinite(seconds) || seconds < 0) {
+            warnings_.push_back("not recorded for \"" + name + "\": a duration must be a non-negative number");
+            return false;
+        }
+        add_sample(writable_entry(name), name, seconds);
+        return true;
+    }
+
+    std::optional<OperationHistory> operation(std::string_view op) const {
+        const auto it = doc_.find(std::string(op));
+        if (it == doc_.end()) return std::nullopt;
+        return detail::history::read_entry(*it, std::string(op), nullptr);
+    }
+
+    std::vector<std::string> operations() const {
+        std::vector<std::string> names;
+        for (const auto& [op, entry] : doc_.items()) names.push_back(op);
+        return names;
+    }
+
+    bool empty() const noexcept { return doc_.empty(); }
+    bool corrupt() const noexcept { return corrupt_; }
+    const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
+    std::string to_json_text() const {
+        return doc_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+
+    // Locked read-merge-write: takes the lock, reads the file as it is now (moving a corrupt one
+    // aside), applies `change`, writes a temporary file, fsyncs it, renames it over the file and
+    // fsyncs the folder. Creates the folder if needed.
+    static HistoryFileResult update_file(const std::filesystem::path& path,
+                                         const std::function<void(History&)>& change) {
+        HistoryFileResult result;
+        std::error_code ec;
+        if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path(), ec);
+        detail::history::FileLock lock(path.string() + ".lock");
+        if (!lock.locked()) {
+            result.error = lock.error();
+            return result;
+        }
+        // Under the lock no other writer has a temporary file in flight: leftovers are a killed writer's.
+        remove_stale_temp_files(path);
+        std::string text;
+        const int err = detail::history::read_whole_file(path, text);
+        if (err != 0 && err != ENOENT) {
+            result.error = detail::errno_text("cannot read history file", path, err) + "; not overwritten";
+            return result;
+        }
+        History history = err == ENOENT ? History() : parse(text, path.string());
+        if (history.corrupt_) {
+            const auto aside = move_aside(path);
+            if (!aside) {
+                result.error = detail::errno_text("cannot move the corrupt history file aside:", path, errno);
+                result.warnings = history.warnings_;
+                return result;
+            }
+            history.warnings_.push_back("moved the corrupt history file to " + aside->string());
+            result.moved_aside = aside;
+        }
+        change(history);
+        AtomicWriteOptions options;
+        options.durable = true;
+        const AtomicWriteResult written = write_file_atomically(path, history.to_json_text(), options);
+        result.warnings = std::move(history.warnings_);
+        if (!written.ok) {
+            result.error = written.error;
+            return result;
+        }
+        if (written.fell_back_in_place) result.warnings.push_back(written.error);
+        result.ok = true;
+        return result;
+    }
+
+    static HistoryFileResult record_to_file(const std::filesystem::path& path, std::string_view op,
+                                            const std::vector<double>& step_seconds,
+                                            const std::vector<int>& cached_steps = {}) {
+        return update_file(path, [&](History& h) { h.record(op, step_seconds, cached_steps); });
+    }
+
+    static HistoryFileResult record_task_to_file(const std::filesystem::path& path, std::string_view op,
+                                                 double seconds) {
+        return update_file(path, [&](History& h) { h.record_task(op, seconds); });
+    }
+
+private:
+    void mark_corrupt(const std::string& origin, const std::string& why) {
+        corrupt_ = true;
+        warnings_.push_back(origin + " " + why + "; no history used, and it will be moved aside before the next write");
+    }
+
+    static std::optional<std::filesystem::path> move_aside(const std::filesystem::path& path) {
+        const std::string stamp = detail::history::utc_stamp(std::chrono::system_clock::now());
+        const std::string base = path.string() + ".corrupt-" + stamp;
+        std::string target = base;
+        std::error_code ec;
+        for (int n = 1; std::filesystem::exists(target, ec); ++n) target = base + "-" + std::to_string(n);
+        if (::rename(path.c_str(), target.c_str()) != 0) return std::nullopt;
+        return std::filesystem::path(target);
+    }
+
+    // The entry to write into; anything there that is not an object is replaced, with a warning.
+    nlohmann::json& writable_entry(const std::string& op) {
+        nlohmann::json& entry = doc_[op];
+        if (!entry.is_object()) {
+            if (!entry.is_null()) warnings_.push_back("history entry \"" + op + "\" was not an object; replaced");
+            entry = nlohmann::json::object();
+        }
+        return entry;
+    }
+
+    static void push_recent(nlohmann::json& entry, const char* key, nlohmann::json value, std::size_t keep) {
+        nlohmann::json& list = entry[key];
+        if (!list.is_array()) list = nlohmann::json::array();
+        list.push_back(std::move(value));
+        if (list.size() > keep) {
+            list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(list.size() - keep));
+        }
+    }
+
+    void add_sample(nlohmann::json& entry, const std::string& op, double seconds) {
+        const OperationHistory old = detail::history::read_entry(entry, op, nullptr);
+        if (!old.avg_seconds && (entry.contains("avg_seconds") || entry.contains("samples"))) {
+            warnings_.push_back("history entry \"" + op + "\": unusable avg_seconds/samples restarted from this run");
+        }
+        const std::int64_t n = old.avg_seconds ? old.samples : 0;
+        const double avg = old.avg_seconds.value_or(0.0);
+        entry["avg_seconds"] = avg + (seconds - avg) / static_cast<double>(n + 1);
+        entry["samples"] = n + 1;
+        if (entry.contains("recent_seconds") && !detail::history::seconds_array(entry["recent_seconds"])) {
+            entry["recent_seconds"] = nlohmann::json::array();
+        }
+        push_recent(entry, "recent_seconds", seconds, max_recent_seconds);
+    }
+
+    nlohmann::json doc_ = nlohmann::json::object();
+    std::vector<std::string> warnings_;
+    bool corrupt_ = false;
+};
+
+}  // namespace azops
+// #include <azops/history.hpp> — end
+// #include <azops/eta.hpp> — begin
+// azops/eta.hpp — remaining time from history and from observed progress, and stall detection.
+//
+// Owns: azops::EtaEstimator and azops::StallDetector. Time is injected: every call takes seconds on
+// any monotonic clock the caller chooses (the same clock for one estimator).
+// How the estimate is made, in order of preference:
+//  - steps with history ("history"): past runs with this run's number of steps (or, if the
+//    Dockerfile gained or lost a step or two, the nearest count, shifted past the place where the
+//    finished steps' durations say the change lies) give each step's typical duration and
+//    spread; a step history only ever took from the cache says nothing of its real length. What
+//    is left is scaled by this run's speed against history: a precision-weighted mean of
+//    ln(actual / typical) over the finished, uncached steps (a cached step takes ~0 s whatever it
+//    took before), shrunk toward 1 so a few noisy seconds cannot swing it. The current step's
+//    time left is the lognormal expectation given how long it has run, so a step longer than all
+//    of history still has time left. As ninja does, once some work is done (15 s and 5 % of the
+//    expected work) the run must stay within a sane factor (5x) of history, or history is dropped.
+//  - tasks (`task_progress`, e.g. a benchmark under "benchmark_per_task"): history's mean task
+//    time counts as a few finished tasks beside the ones this run has finished ("blend").
+//  - no per-step history: the operation's average blended with the run's own pace ("blend"), or
+//    the run's own pace alone ("progress"); `progress(fraction)` feeds operations without steps.
+//  - nothing that supports an estimate: std::nullopt and "none". The estimate is never negative.
+// The range (10th-90th percentile) comes from the spread of past runs and what is not yet known
+// of this run's speed. bench/eta_accuracy.cpp measures all of this against replayed runs.
+// Thread-safety: plain value; the owner locks (the Tracker does). Errors: nothing throws except
+// std::bad_alloc; nonsense input (NaN times, step 0, totals that change, steps that go back) is
+// absorbed and documented at each call.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+namespace azops {
+
+struct EtaOptions {
+    double trust_min_seconds = 15;        // history is checked against this run only after this long...
+    double trust_min_fraction = 0.05;     // ...and after this share of the expected work (ninja's rule)
+    double max_history_factor = 5;        // a run this many times faster or slower is not comparable
+    int max_step_difference = 2;          // past runs with this many more or fewer steps still compare
+    double speed_spread = 0.3;            // prior spread of ln(this run's speed / history's)
+    double prior_tasks = 3;               // task mode: history's mean weighs as this many finished tasks
+    double stall_min_seconds = 300;       // never call a step stalled before 5 minutes of silence
+    double stall_step_factor = 3;         // nor before 3x what history says the current step takes
+};
+
+struct EtaRange {
+    double low = 0;
+    double high = 0;
+};
+
+struct EtaEstimate {
+    std::optional<double> seconds;
+    std::string source = "none";  // history, progress, blend, none
+    std::optional<EtaRange> range;
+};
+
+// Says how long a task has been silent once the silence is much longer than its current step
+// normally takes: max(min_seconds, step_factor x typical step).
+class StallDetector {
+public:
+    explicit StallDetector(double min_seconds = 300, double step_factor = 3) noexcept
+        : min_seconds_(min_seconds), step_factor_(step_factor) {}
+
+    // Output or progress came at `t`.
+    void sign_of_life(double t) noexcept {
+        if (std::isfinite(t) && (!last_ || t > *last_)) last_ = t;
+    }
+
+    std::optional<double> last_sign_of_life() const noexcept { return last_; }
+
+    double threshold(std::optional<double> typical_step_seconds) const noexcept {
+        return std::max(min_seconds_, step_factor_ * typical_step_seconds.value_or(0.0));
+    }
+
+    std::optional<double> stalled_seconds(double now, std::optional<double> typical_step_seconds) const noexcept {
+        if (!last_ || !std::isfinite(now)) return std::nullopt;
+        const double silent = now - *last_;
+        return silent > threshold(typical_step_seconds) ? std::optional<double>(silent) : std::nullopt;
+    }
+
+private:
+    double min_seconds_;
+    double step_factor_;
+    std::optional<double> last_;
+};
+
+namespace detail::eta {
+
+inline double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+// Linear-interpolated quantile of a non-empty list.
+inline double quantile_of(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+// The spread of past runs as a range around `eta`: the 10th and 90th percentile of `ratios`
+// (past remaining / typical remaining), widened while fewer than three runs support it.
+inline EtaRange range_from_ratios(double eta, const std::vector<double>& ratios) {
+    double low = std::min(1.0, quantile_of(ratios, 0.1));
+    double high = std::max(1.0, quantile_of(ratios, 0.9));
+    if (ratios.size() < 3) {
+        low = std::min(low, 0.8);
+        high = std::max(high, 1.25);
+    }
+    return {eta * low, eta * high};
+}
+
+// Expected time left of a step that has run `elapsed` seconds and whose duration is lognormal
+// with this median and log-spread: E[X - e | X > e]. Early on it is about the mean minus the
+// elapsed time; past the median it shrinks slowly instead of reaching 0, so a step that runs
+// longer than all of history still has time left.
+inline double lognormal_time_left(double median, double sigma, double elapsed) {
+    if (median <= 0) return 0.0;
+    const double mean = median * std::exp(sigma * sigma / 2);
+    if (elapsed <= 0) return mean;
+    const double mu = std::log(median);
+    const double z = (std::log(elapsed) - mu) / sigma;
+    if (z > 8) return elapsed * sigma * sigma / (std::log(elapsed) - mu);  // asymptotic form
+    const auto upper_tail = [](double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); };
+    const double survive = upper_tail(z);
+    return std::max(0.0, mean * upper_tail(z - sigma) / survive - elapsed);
+}
+
+// Spread (sd of the log) of a step's past durations. A few runs say little about it, so the
+// estimate is pulled toward `usual` as if two more runs had shown that spread.
+inline double log_spread(const std::vector<double>& samples, double usual) {
+    std::vector<double> logs;
+    for (double s : samples) {
+        if (s > 0) logs.push_back(std::log(s));
+    }
+    double mean = 0;
+    for (double l : logs) mean += l;
+    if (!logs.empty()) mean /= static_cast<double>(logs.size());
+    double squares = 0;
+    for (double l : logs) squares += (l - mean) * (l - mean);
+    const double pseudo_runs = 2;
+    const double dof = logs.empty() ? 0.0 : static_cast<double>(logs.size() - 1);
+    return std::sqrt((squares + pseudo_runs * usual * usual) / (dof + pseudo_runs));
+}
+
+}  // namespace detail::eta
+
+class EtaEstimator {
+public:
+    // `history` may be null (no history); what the estimator needs of it is copied here, so later
+    // changes to it are not seen. `operation` is the history entry: "docker_build", or
+    // `benchmark_task_key` for a benchmark fed through `task_progress`.
+    EtaEstimator(const History* history, std::string_view operation, EtaOptions options = {})
+        : options_(options), stall_(options.stall_min_seconds, options.stall_step_factor) {
+        if (history != nullptr) past_ = history->operation(operation).value_or(OperationHistory{});
+    }
+
+    // The operation started at `t0`; the first other call starts it too if this one is skipped.
+    void start(double t0) {
+        if (!std::isfinite(t0)) return;
+        if (!t0_) t0_ = t0;
+        seen(t0);
+    }
+
+    // Step `step` (1-based) of `total` started. Step 0 means "not started yet"; total 0 means the
+    // total is unknown. A new total starts the step record afresh (another stage or Dockerfile); a
+    // step number lower than the current one means those steps run again.
+    void step_started(int step, int total, double t) {
+        if (!begin_call(t)) return;
+        mode_ = Mode::steps;
+        if (step <= 0) return;
+        set_total(total, step);
+        if (step < current_) {
+            for (std::size_t i = static_cast<std::size_t>(step) - 1; i < steps_.size(); ++i) steps_[i] = {};
+        }
+        for (int i = 1; i < step; ++i) {
+            StepObs& s = obs(i);
+            if (s.start && !s.end) s.end = t;
+        }
+        StepObs& s = obs(step);
+        s = {};
+        s.start = t;
+        current_ = step;
+    }
+
+    // Step `step` finished at `t`; `cached` when it came from the build cache.
+    void step_finished(int step, double t, bool cached = false) {
+        if (!begin_call(t)) return;
+        mode_ = Mode::steps;
+        if (step <= 0) return;
+        set_total(total_, step);
+        StepObs& s = obs(step);
+        if (!s.start) s.start = std::min(t, last_boundary(step));
+        s.end = t;
+        s.cached = cached;
+        if (step >= current_) current_ = step + 1;
+    }
+
+    // `finished` of `total` tasks are done (tasks run one after another).
+    void task_progress(int finished, int total, double t) {
+        if (!begin_call(t)) return;
+        mode_ = Mode::tasks;
+        tasks_total_ = std::max(0, total);
+        finished = std::max(0, finished);
+        if (tasks_total_ > 0) finished = std::min(finished, tasks_total_);
+        if (finished > tasks_done_) {
+            // Several tasks reported at once share the time since the last report.
+            const double each = (t - last_task_change_.value_or(*t0_)) / (finished - tasks_done_);
+            for (int i = tasks_done_; i < finished; ++i) task_seconds_.push_back(each);
+            last_task_change_ = t;
+        } else if (finished < tasks_done_) {
+            task_seconds_.resize(static_cast<std::size_t>(finished));
+            last_task_change_ = t;
+        }
+        tasks_done_ = finished;
+    }
+
+    // Plain progress for operations without steps: `fraction` of the work (0..1) is done.
+    void progress(double fraction, double t) {
+        if (!std::isfinite(fraction) || !begin_call(t)) return;
+        mode_ = Mode::percent;
+        fraction_ = std::clamp(fraction, 0.0, 1.0);
+    }
+
+    // Output came (a log line) without progress; only the stall detector hears of it.
+    void sign_of_life(double t) { stall_.sign_of_life(t); }
+
+    // The estimate at `now`; `source()` then tells where it came from.
+    std::optional<double> eta_seconds(double now) {
+        last_ = estimate(now);
+        return last_.seconds;
+    }
+
+    const std::string& source() const noexcept { return last_.source; }
+
+    // Low and high remaining seconds from the spread of past runs; nullopt without history.
+    std::optional<std::pair<double, double>> eta_range(double now) const {
+        const auto e = estimate(now);
+        if (!e.range) return std::nullopt;
+        return std::make_pair(e.range->low, e.range->high);
+    }
+
+    EtaEstimate estimate(double now) const {
+        if (!t0_) return {};
+        now = std::isfinite(now) ? std::max(now, last_seen_) : last_seen_;
+        switch (mode_) {
+            case Mode::steps: return steps_estimate(now);
+            case Mode::tasks: return tasks_estimate(now);
+            case Mode::percent: return percent_estimate(now);
+            case Mode::none: break;
+        }
+        return average_only(now);
+    }
+
+    // What history says the current step (or task) takes at this run's pace (from finished steps:
+    // the current step's own overrun must not raise its stall threshold); nullopt if unknown.
+    std::optional<double> typical_step_seconds(double now) const {
+        if (!t0_) return std::nullopt;
+        now = std::isfinite(now) ? std::max(now, last_seen_) : last_seen_;
+        if (mode_ == Mode::steps) {
+            const auto p = step_plan(now);
+            if (p && p->comparable && p->has(p->past_current)) {
+                return p->finished_scale * p->typical[static_cast<std::size_t>(p->past_current)];
+            }
+        } else if (mode_ == Mode::tasks) {
+            if (const auto m = task_mean()) return m->seconds;
+        }
+        return std::nullopt;
+    }
+
+    std::optional<double> last_sign_of_life() const noexcept { return stall_.last_sign_of_life(); }
+
+    // How long the task has been silent, once that is much longer than its current step takes.
+    std::optional<double> stalled_seconds(double now) const {
+        return stall_.stalled_seconds(now, typical_step_seconds(now));
+    }
+
+    // This run's steps for History::record, once every step has finished; nullopt before.
+    std::optional<PastRun> finished_run() const {
+        if (total_ <= 0 || static_cast<int>(steps_.size()) < total_) return std::nullopt;
+        PastRun run;
+        for (int i = 1; i <= total_; ++i) {
+            const StepObs& s = steps_[static_cast<std::size_t>(i) - 1];
+            if (!s.start || !s.end) return std::nullopt;
+            run.step_seconds.push_back(*s.end - *s.start);
+            if (s.cached) run.cached_steps.push_back(i);
+        }
+        return run;
+    }
+
+    // Seconds of each finished task, for History::record_task.
+    const std::vector<double>& task_seconds() const noexcept { return task_seconds_; }
+
+private:
+    enum class Mode { none, steps, tasks, percent };
+
+    struct StepObs {
+        std::optional<double> start;
+        std::optional<double> end;
+        bool cached = false;
+    };
+
+    // Per-step history matched to this run, and where the run stands against it. Indexes are
+    // the past runs' steps (0-based), which differ from this run's when the step count changed.
+    struct StepPlan {
+        std::vector<const PastRun*> runs;
+        std::vector<double> typical;  // per past step, seconds when not cached
+        std::vector<bool> known;      // history has an uncached duration of the step
+        std::vector<double> spread;   // per past step, sd of log(duration) across past runs
+        double typical_total = 0;
+        int shift = 0;                // this run's steps minus the past runs'
+        int change_at = 0;            // this run's first step (0-based) after the change, or total
+        int current = 1;              // this run's first step not done (total + 1 when all are)
+        int past_current = 0;         // the past step it matches; out of range when none does
+        double current_elapsed = 0;
+        double scale = 1;             // this run's seconds per typical second
+        double finished_scale = 1;    // the same from finished steps only (the stall threshold's)
+        double speed_variance = 0;    // how unsure ln(scale) still is
+        double spread_inflation = 1;  // how much more this run's steps vary than history's
+        double evidence = 0;          // typical seconds of finished, uncached steps
+        bool comparable = true;
+
+        bool has(int j) const noexcept { return j >= 0 && j < static_cast<int>(typical.size()); }
+        // The past step matching this run's step `i` (0-based) if the change lies at `at`; -1 for
+        // a step the past runs did not have.
+        int past_step(int i, int at) const noexcept {
+            if (i < at) return i;
+            if (shift > 0 && i < at + shift) return -1;
+            return i - shift;
+        }
+        double typical_from(int j) const {
+            double sum = 0;
+            for (int k = std::max(j, 0); k < static_cast<int>(typical.size()); ++k) {
+                sum += typical[static_cast<std::size_t>(k)];
+            }
+            return sum;
+        }
+    };
+
+    bool begin_call(double t) {
+        if (!std::isfinite(t)) return false;
+        start(t);
+        seen(t);
+        stall_.sign_of_life(t);
+        return true;
+    }
+
+    void seen(double t) { last_seen_ = std::max(last_seen_, t); }
+
+    // A new reported total is another build (or stage): its steps are not this one's.
+    void set_total(int total, int step) {
+        if (total > 0) {
+            if (reported_total_ > 0 && total != reported_total_) {
+                steps_.clear();
+                current_ = 0;
+                total_ = 0;
+            }
+            reported_total_ = total;
+            total_ = std::max(total_, total);
+        }
+        if (total_ > 0) total_ = std::max(total_, step);
+    }
+
+    StepObs& obs(int step) {
+        if (static_cast<int>(steps_.size()) < step) steps_.resize(static_cast<std::size_t>(step));
+        return steps_[static_cast<std::size_t>(step) - 1];
+    }
+
+    // When step `step` can have started at the latest: the last end before it, or t0.
+    double last_boundary(int step) const {
+        double at = *t0_;
+        for (int i = 1; i < step && i <= static_cast<int>(steps_.size()); ++i) {
+            const auto& s = steps_[static_cast<std::size_t>(i) - 1];
+            if (s.end) at = std::max(at, *s.end);
+        }
+        return at;
+    }
+
+    bool step_done(int i) const {
+        if (i > static_cast<int>(steps_.size())) return false;
+        const auto& s = steps_[static_cast<std::size_t>(i) - 1];
+        return s.end.has_value() || (i < current_ && !s.start);
+    }
+
+    int first_open_step() const {
+        int c = std::max(current_, 1);
+        while (step_done(c)) ++c;
+        return c;
+    }
+
+    int steps_done() const {
+        int n = 0;
+        for (int i = 1; i <= total_; ++i) n += step_done(i) ? 1 : 0;
+        return n;
+    }
+
+    // Past runs to compare with: those with this run's number of steps, else those that differ
+    // by a step or two (the Dockerfile changed a little): the nearest count, and of two equally
+    // near counts the one more runs had.
+    std::vector<const PastRun*> comparable_runs() const {
+        const auto with_steps = [&](int count) {
+            std::vector<const PastRun*> runs;
+            for (const auto& r : past_.recent_runs) {
+                if (static_cast<int>(r.step_seconds.size()) == count) runs.push_back(&r);
+            }
+            return runs;
+        };
+        for (int diff = 0; diff <= options_.max_step_difference; ++diff) {
+            auto fewer = with_steps(total_ - diff);
+            auto more = diff > 0 ? with_steps(total_ + diff) : std::vector<const PastRun*>{};
+            if (!fewer.empty() || !more.empty()) return more.size() > fewer.size() ? more : fewer;
+        }
+        return {};
+    }
+
+    // Duration of this run's finished, uncached step `i` (0-based), if it has one.
+    std::optional<double> finished_seconds(int i) const {
+        if (i < 0 || i >= static_cast<int>(steps_.size())) return std::nullopt;
+        const auto& s = steps_[static_cast<std::size_t>(i)];
+        if (!s.start || !s.end || s.cached) return std::nullopt;
+        return *s.end - *s.start;
+    }
+
+    // With another step count, where did the change happen? Each place among the finished steps
+    // is tried (steps before it match the past steps of the same number, steps after it are
+    // shifted by the difference, inserted steps match nothing and cost one e-fold each), and so is
+    // "not reached yet"; the place whose matches fit the finished steps' durations best wins.
+    int change_position(const StepPlan& p) const {
+        const int shift = p.shift;
+        if (shift == 0) return total_;
+        const int finished = p.current - 1;
+        const auto misfit = [&](int change_at) {
+            double sum = 0;
+            for (int i = 0; i < finished; ++i) {
+                const int j = p.past_step(i, change_at);
+                if (j < 0) {
+                    sum += 1.0;
+                    continue;
+                }
+                const auto seconds = finished_seconds(i);
+                if (!seconds || *seconds <= 0 || !p.has(j)) continue;
+                const double typical = p.typical[static_cast<std::size_t>(j)];
+                sum += typical > 0 ? std::abs(std::log(*seconds / typical)) : 10.0;  // 10: e^10 off
+            }
+            return sum;
+        };
+        int best = total_;
+        double best_misfit = misfit(total_);
+        for (int change_at = 0; change_at < finished; ++change_at) {
+            const double m = misfit(change_at);
+            if (m < best_misfit) {
+                best = change_at;
+                best_misfit = m;
+            }
+        }
+        return best;
+    }
+
+    std::optional<StepPlan> step_plan(double now) const {
+        if (total_ <= 0) return std::nullopt;
+        StepPlan p;
+        p.runs = comparable_runs();
+        if (p.runs.empty()) return std::nullopt;
+        const std::size_t past_steps = p.runs.front()->step_seconds.size();
+        for (std::size_t j = 0; j < past_steps; ++j) {
+            std::vector<double> uncached, all;
+            for (const PastRun* r : p.runs) {
+                all.push_back(r->step_seconds[j]);
+                if (!r->cached(static_cast<int>(j) + 1)) uncached.push_back(r->step_seconds[j]);
+            }
+            // A step that history only ever took from the cache has no known uncached duration:
+            // its cached time stands in, and it says nothing about this run's speed.
+            p.typical.push_back(detail::eta::median_of(uncached.empty() ? all : uncached));
+            p.known.push_back(!uncached.empty());
+            p.spread.push_back(std::clamp(detail::eta::log_spread(uncached, 0.25), 0.05, 1.0));
+            p.typical_total += p.typical.back();
+        }
+        if (p.typical_total <= 0) return std::nullopt;
+        p.current = first_open_step();
+        if (p.current <= total_) p.current_elapsed = std::max(0.0, now - current_start(p.current));
+        p.shift = total_ - static_cast<int>(past_steps);
+        p.change_at = change_position(p);
+        p.past_current = p.current <= total_ ? p.past_step(p.current - 1, p.change_at) : static_cast<int>(past_steps);
+
+        // This run's speed against history, in logs: every finished, uncached step is one
+        // measurement, weighted by how steady that step is across past runs; the prior (speed 1,
+        // spread `speed_spread`) keeps a few noisy seconds from swinging it.
+        double weighted = 0, weights = 0, actual = 0;
+        std::vector<std::pair<double, double>> measured;  // ln(actual / typical), spread
+        const auto measure = [&](int j, double seconds) {
+            const auto k = static_cast<std::size_t>(j);
+            if (!p.has(j) || !p.known[k] || p.typical[k] <= 0 || seconds <= 0) return false;
+            const double w = 1.0 / (p.spread[k] * p.spread[k]);
+            const double y = std::log(seconds / p.typical[k]);
+            weighted += w * y;
+            weights += w;
+            measured.emplace_back(y, p.spread[k]);
+            return true;
+        };
+        for (int i = 0; i + 1 < p.current; ++i) {
+            const auto seconds = finished_seconds(i);
+            const int j = p.past_step(i, p.change_at);
+            if (seconds && measure(j, *seconds)) {
+                actual += *seconds;
+                p.evidence += p.typical[static_cast<std::size_t>(j)];
+            }
+        }
+        const double prior = 1.0 / (options_.speed_spread * options_.speed_spread);
+        p.scale = std::exp(weighted / (weights + prior));
+        p.finished_scale = p.scale;
+        p.speed_variance = 1.0 / (weights + prior);
+        // A step already longer than expected is evidence too: the run is at least that slow.
+        const double current_typical = p.has(p.past_current) ? p.typical[static_cast<std::size_t>(p.past_current)] : 0;
+        if (p.current_elapsed > p.scale * current_typical && measure(p.past_current, p.current_elapsed)) {
+            p.scale = std::exp(weighted / (weights + prior));
+            p.speed_variance = 1.0 / (weights + prior);
+        }
+        // Steps of this run that stray from one common speed more than history's spreads allow
+        // (say, its network is slow but its CPU fast) widen the range of the steps left.
+        double squares = 0;
+        for (const auto& [y, spread] : measured) squares += std::pow((y - std::log(p.scale)) / spread, 2);
+        p.spread_inflation = std::max(1.0, (squares + 2.0) / (static_cast<double>(measured.size()) + 2.0));
+        const bool enough = now - *t0_ >= options_.trust_min_seconds &&
+                            p.evidence >= options_.trust_min_fraction * p.typical_total && p.evidence > 0;
+        if (enough) {
+            const double ratio = actual / p.evidence;
+            p.comparable = ratio <= options_.max_history_factor && ratio >= 1.0 / options_.max_history_factor;
+        }
+        return p;
+    }
+
+    double current_start(int step) const {
+        if (step <= static_cast<int>(steps_.size())) {
+            const auto& s = steps_[static_cast<std::size_t>(step) - 1];
+            if (s.start) return *s.start;
+        }
+        return last_boundary(step);
+    }
+
+    EtaEstimate steps_estimate(double now) const {
+        const auto p = step_plan(now);
+        if (!p) return total_ > 0 ? average_blend(now) : average_only(now);
+        if (!p->comparable) return own_pace(now);
+        EtaEstimate e;
+        e.source = "history";
+        if (p->current > total_) {
+            e.seconds = 0.0;
+            return e;
+        }
+        // The current step (if the past runs had it) from its elapsed time, then every past step
+        // after the one it matches (or, for a new step, after the ones before it).
+        const int jc = p->past_current;
+        int first_left = p->has(jc) ? jc : static_cast<int>(p->typical.size());
+        for (int i = p->current; !p->has(jc) && i < total_; ++i) {
+            const int j = p->past_step(i, p->change_at);
+            if (j >= 0) {
+                first_left = j;
+                break;
+            }
+        }
+        double left = 0;
+        if (p->has(jc)) {
+            const auto k = static_cast<std::size_t>(jc);
+            left = detail::eta::lognormal_time_left(p->scale * p->typical[k], p->spread[k], p->current_elapsed);
+        }
+        left += p->scale * p->typical_from(p->has(jc) ? jc + 1 : first_left);
+        e.seconds = left;
+
+        // Range: the spread past runs show for each step left, plus what is not yet known of
+        // this run's speed, as the 10th-90th percentile of a lognormal around the estimate.
+        double typical_left = 0, step_variance = 0;
+        for (int j = first_left; j < static_cast<int>(p->typical.size()); ++j) {
+            const auto k = static_cast<std::size_t>(j);
+            typical_left += p->typical[k];
+            step_variance += std::pow(p->typical[k] * p->spread[k], 2);
+        }
+        if (typical_left > 0) {
+            const double sigma = std::sqrt(p->speed_variance +
+                                           p->spread_inflation * step_variance / (typical_left * typical_left));
+            e.range = EtaRange{left * std::exp(-1.2816 * sigma), left * std::exp(1.2816 * sigma)};
+        }
+        return e;
+    }
+
+    // The run's own pace: the mean time of the steps done so far for each step left.
+    std::optional<double> own_pace_seconds(double now) const {
+        const int done = steps_done();
+        if (total_ <= 0 || done <= 0) return std::nullopt;
+        const int c = first_open_step();
+        if (c > total_) return 0.0;
+        const double mean = (last_boundary(c) - *t0_) / done;
+        const double elapsed = std::max(0.0, now - current_start(c));
+        return mean * (total_ - done - 1) + std::max(0.0, mean - elapsed);
+    }
+
+    EtaEstimate own_pace(double now) const {
+        EtaEstimate e;
+        e.seconds = own_pace_seconds(now);
+        if (e.seconds) e.source = "progress";
+        return e;
+    }
+
+    // Spread of the operation's past totals around their mean, as a range around `eta`.
+    std::optional<EtaRange> average_range(double eta) const {
+        if (!past_.avg_seconds || *past_.avg_seconds <= 0 || past_.recent_seconds.size() < 2) return std::nullopt;
+        std::vector<double> ratios;
+        for (double s : past_.recent_seconds) ratios.push_back(s / *past_.avg_seconds);
+        return detail::eta::range_from_ratios(eta, ratios);
+    }
+
+    // History's average alone: what is left of it. Nothing once the run has outlasted it.
+    EtaEstimate average_only(double now) const {
+        EtaEstimate e;
+        if (!past_.avg_seconds) return e;
+        const double left = *past_.avg_seconds - (now - *t0_);
+        if (left <= 0) return e;
+        e.seconds = left;
+        e.source = "history";
+        e.range = average_range(left);
+        return e;
+    }
+
+    // Steps without matching per-step history: the average, trusted less as the run's own pace
+    // covers more of its steps.
+    EtaEstimate average_blend(double now) const {
+        const auto pace = own_pace_seconds(now);
+        if (!past_.avg_seconds) return own_pace(now);
+        if (!pace) return average_only(now);
+        const double share = static_cast<double>(steps_done()) / total_;
+        const double from_average = std::max(0.0, *past_.avg_seconds - (now - *t0_));
+        EtaEstimate e;
+        e.seconds = (1 - share) * from_average + share * *pace;
+        e.source = "blend";
+        e.range = average_range(*e.seconds);
+        return e;
+    }
+
+    struct TaskMean {
+        double seconds = 0;
+        bool from_history = false;  // history's mean is part of it
+    };
+
+    std::optional<double> history_task_mean() const {
+        if (past_.avg_seconds && *past_.avg_seconds > 0) return past_.avg_seconds;
+        return std::nullopt;
+    }
+
+    // Mean task time for this run: the finished tasks' mean, with history's counting as a few more
+    // tasks while the run stays within a sane factor of it.
+    std::optional<TaskMean> task_mean() const {
+        double sum = 0;
+        for (double s : task_seconds_) sum += s;
+        const auto k = static_cast<double>(task_seconds_.size());
+        auto hist = history_task_mean();
+        if (hist && k >= 3) {
+            const double ratio = (sum / k) / *hist;
+            if (ratio > options_.max_history_factor || ratio < 1.0 / options_.max_history_factor) hist.reset();
+        }
+        if (hist) return TaskMean{(sum + options_.prior_tasks * *hist) / (k + options_.prior_tasks), true};
+        if (k > 0) return TaskMean{sum / k, false};
+        return std::nullopt;
+    }
+
+    EtaEstimate tasks_estimate(double now) const {
+        EtaEstimate e;
+        const auto mean = task_mean();
+        if (!mean || tasks_total_ <= 0) return e;
+        e.source = !mean->from_history ? "progress" : task_seconds_.empty() ? "history" : "blend";
+        const int left_tasks = tasks_total_ - tasks_done_;
+        if (left_tasks <= 0) {
+            e.seconds = 0.0;
+            return e;
+        }
+        const double in_current = now - last_task_change_.value_or(*t0_);
+        e.seconds = std::max(0.0, mean->seconds - in_current) + (left_tasks - 1) * mean->seconds;
+
+        // Spread: of past tasks (at this run's pace) if history has them, else of this run's.
+        std::vector<double> spread = past_.recent_seconds;
+        double spread_scale = mean->from_history ? mean->seconds / *history_task_mean() : 1.0;
+        if (!mean->from_history || spread.size() < 2) {
+            spread = task_seconds_;
+            spread_scale = 1.0;
+        }
+        if (spread.size() >= 2) {
+            double m = 0;
+            for (double s : spread) m += s;
+            m /= static_cast<double>(spread.size());
+            double var = 0;
+            for (double s : spread) var += (s - m) * (s - m);
+            const double sd = std::sqrt(var / static_cast<double>(spread.size() - 1)) * spread_scale;
+            // Each task left varies by sd; the mean itself is known from k (+ prior) tasks.
+            const double n = left_tasks;
+            const double known = static_cast<double>(task_seconds_.size()) +
+                                 (mean->from_history ? options_.prior_tasks : 0.0);
+            const double sd_left = std::sqrt(n * sd * sd + n * n * sd * sd / std::max(known, 1.0));
+            e.range = EtaRange{std::max(0.0, *e.seconds - 1.2816 * sd_left), *e.seconds + 1.2816 * sd_left};
+        }
+        return e;
+    }
+
+    // Plain progress: the run's pace (elapsed / fraction), blended with history's average while
+    // little is done.
+    EtaEstimate percent_estimate(double now) const {
+        const double elapsed = now - *t0_;
+        if (fraction_ >= 1.0) {
+            EtaEstimate e;
+            e.seconds = 0.0;
+            e.source = past_.avg_seconds ? "blend" : "progress";
+            return e;
+        }
+        if (fraction_ <= 0.0 || elapsed <= 0) return average_only(now);
+        const double pace = elapsed * (1 - fraction_) / fraction_;
+        EtaEstimate e;
+        if (!past_.avg_seconds) {
+            e.seconds = pace;
+            e.source = "progress";
+            return e;
+        }
+        const double from_average = *past_.avg_seconds * (1 - fraction_);
+        e.seconds = (1 - fraction_) * from_average + fraction_ * pace;
+        e.source = "blend";
+        e.range = average_range(*e.seconds);
+        return e;
+    }
+
+    EtaOptions options_;
+    OperationHistory past_;
+    StallDetector stall_;
+    Mode mode_ = Mode::none;
+    std::optional<double> t0_;
+    double last_seen_ = -std::numeric_limits<double>::infinity();
+    // steps
+    int total_ = 0;
+    int reported_total_ = 0;
+    int current_ = 0;
+    std::vector<StepObs> steps_;
+    // tasks
+    int tasks_total_ = 0;
+    int tasks_done_ = 0;
+    std::optional<double> last_task_change_;
+    std::vector<double> task_seconds_;
+    // percent
+    double fraction_ = 0;
+    EtaEstimate last_;
+};
+
+}  // namespace azops
+// #include <azops/eta.hpp> — end
 // #include <azops/tracker.hpp> — begin
 // azops/tracker.hpp — azops::Tracker, the one object a program talks to.
 //
@@ -1287,10 +5358,11 @@ public:
         changed();
     }
 
-    // One raw output line (without '\n'). Sanitised here; the file is written later by the writer.
-    void log(std::string_view raw_line) {
+    // One raw output line (without '\n'), of which `cut_bytes` were already dropped upstream
+    // (LineSplitter's bound). Sanitised here; the file is written later by the writer's thread.
+    void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
-        const std::string_view clean = sanitize_line_into(raw_line, scratch);
+        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
         std::string line(clean);
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -1515,5 +5587,3131 @@ private:
 
 }  // namespace azops
 // #include <azops/tracker.hpp> — end
+// #include <azops/azure.hpp> — begin
+// azops/azure.hpp — the Azure side, through the `az` command and its JSON output.
+//
+// Owns: reading a VM's power state, public IP, size, region and name from the JSON that
+// `az vm get-instance-view`, `az vm show -d` and `az vm create` print (pure functions); `AzCli`,
+// which runs `az` with a timeout, stdout and stderr captured apart (az prints warnings on stderr even
+// when it succeeds), and turns every failure into one clear sentence; the argv of `az vm create`;
+// `VmStatePoller`, which asks for the VM's state on a background thread; `probe_vnc`, which tells
+// whether the noVNC viewer's tunnel answers.
+// Thread-safety: the parsers and `probe_vnc` are pure; a const `AzCli` may run commands from several
+// threads at once; `AzCancelToken::cancel` may be called from any thread or a signal handler;
+// `VmStatePoller`'s members may be called from any thread; its callback runs on the poller's own
+// thread and must not destroy the poller.
+// Errors: nothing here throws into the caller except std::bad_alloc and the constructors of
+// `AzCancelToken` and `VmStatePoller` (std::system_error when the system has no pipe or thread left,
+// at setup). A command that fails — az missing, not logged in, VM not found, timeout, output that is
+// not what az prints — gives state "unknown" and a message in `error`.
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+
+extern char** environ;
+
+namespace azops {
+
+// A VM as az names it.
+struct AzureVm {
+    std::string resource_group;
+    std::string name;
+};
+
+// What azops knows of a VM at one moment. `state` is one of DESIGN.md's `vm_state` words; it is
+// "unknown" whenever `error` is set.
+struct AzureVmStatus {
+    std::string state = "unknown";
+    std::optional<std::string> ip;  // the first public IP; absent when the VM has none (deallocated)
+    std::optional<std::string> size;
+    std::optional<std::string> region;
+    std::optional<std::string> name;
+    std::optional<std::string> error;
+};
+
+// Why a command failed, for callers that branch on it; `AzCommandResult::error` says it in words.
+enum class AzFailure {
+    none,
+    cannot_start,       // az is not installed, or the path given is not an executable
+    not_logged_in,      // no login, or it expired
+    not_found,          // the VM or its resource group does not exist
+    timed_out,          // az did not finish in time and was stopped
+    cancelled,          // the caller stopped it (AzCancelToken)
+    exited,             // any other non-zero exit
+    unexpected_output,  // exit code 0, but not the JSON that command prints
+};
+
+// One run of az.
+struct AzCommandResult {
+    int exit_code = -1;  // -1 when az did not start, timed out or was cancelled
+    std::string stdout_text;
+    std::string stderr_text;
+    AzFailure failure = AzFailure::none;
+    std::optional<std::string> error;
+
+    bool ok() const noexcept { return failure == AzFailure::none; }
+};
+
+// What `az vm create` needs. The defaults are the WAA setup's: Ddsv5 sizes run nested
+// virtualisation (needed for Windows in QEMU) and have a large temp disk; 4 vCPU sizes run out of
+// memory during the benchmark.
+struct VmCreateSpec {
+    AzureVm vm;
+    std::string size = "Standard_D8ds_v5";
+    std::string location = "eastus";
+    std::string image = "Ubuntu2204";
+    std::string admin_user = "azureuser";
+};
+
+struct AzVmCreateResult {
+    AzCommandResult command;
+    AzureVmStatus vm;
+};
+
+namespace detail {
+namespace az {
+
+inline char lower_ascii(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) noexcept {
+    if (text.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        if (lower_ascii(text[i]) != lower_ascii(prefix[i])) return false;
+    }
+    return true;
+}
+
+inline std::string_view trim(std::string_view text) noexcept {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+// At most `limit` characters of what az printed, on one line (each run of blanks and control
+// characters becomes one space), never cut inside a UTF-8 sequence, and valid UTF-8 (it goes into
+// the status file).
+inline std::string preview(std::string_view text, std::size_t limit = 200) {
+    std::string out;
+    std::size_t chars = 0;
+    bool blank_pending = false;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte <= 0x20 || byte == 0x7F) {
+            blank_pending = !out.empty();
+            continue;
+        }
+        if ((byte & 0xC0) != 0x80) {  // the first byte of a character
+            if (chars + (blank_pending ? 1 : 0) >= limit) return out + "\xE2\x80\xA6";  // "…"
+            if (blank_pending) out += ' ';
+            chars += blank_pending ? 2 : 1;
+            blank_pending = false;
+        }
+        out += c;
+    }
+    return out.empty() ? "(nothing)" : sanitize_line(out);
+}
+
+inline std::string unexpected_output_message(std::string_view printed) {
+    return "az printed something unexpected: " + preview(printed);
+}
+
+inline AzureVmStatus failed_status(std::string message) {
+    AzureVmStatus status;
+    status.error = std::move(message);
+    return status;
+}
+
+inline const nlohmann::json* member(const nlohmann::json& object, const char* key) {
+    if (!object.is_object()) return nullptr;
+    const auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+}
+
+inline std::optional<std::string> text_member(const nlohmann::json& object, const char* key) {
+    const nlohmann::json* value = member(object, key);
+    if (value == nullptr || !value->is_string()) return std::nullopt;
+    std::string text = value->get<std::string>();
+    if (text.empty()) return std::nullopt;
+    return text;
+}
+
+// `show -d` joins several addresses with commas ("203.0.113.47,203.0.113.48").
+inline std::optional<std::string> first_address(const std::optional<std::string>& list) {
+    if (!list) return std::nullopt;
+    const std::string_view first = trim(std::string_view(*list).substr(0, list->find(',')));
+    if (first.empty()) return std::nullopt;
+    return std::string(first);
+}
+
+// ".../providers/Microsoft.Compute/virtualMachines/waa-eval-vm" → "waa-eval-vm".
+inline std::optional<std::string> name_from_id(const std::optional<std::string>& id) {
+    if (!id) return std::nullopt;
+    const std::string name = id->substr(id->rfind('/') + 1);
+    if (name.empty()) return std::nullopt;
+    return name;
+}
+
+inline void read_common_fields(const nlohmann::json& vm, AzureVmStatus& status) {
+    if (const nlohmann::json* hardware = member(vm, "hardwareProfile")) status.size = text_member(*hardware, "vmSize");
+    status.region = text_member(vm, "location");
+    status.name = text_member(vm, "name");
+}
+
+}  // namespace az
+}  // namespace detail
+
+// The vm_state word for a power state as az spells it: "PowerState/running" (instance view codes),
+// "VM running" (`show -d`'s powerState, displayStatus) or a bare "running". Anything else is
+// "unknown", so a state Azure adds later is never mistaken for one that is billed differently.
+inline std::string vm_state_from_power_code(std::string_view code) {
+    code = detail::az::trim(code);
+    for (std::string_view prefix : {std::string_view("PowerState/"), std::string_view("VM ")}) {
+        if (detail::az::starts_with_ignoring_case(code, prefix)) {
+            code.remove_prefix(prefix.size());
+            break;
+        }
+    }
+    for (std::string_view word : {"running", "starting", "stopping", "stopped", "deallocating", "deallocated"}) {
+        if (code.size() == word.size() && detail::az::starts_with_ignoring_case(code, word)) return std::string(word);
+    }
+    return "unknown";
+}
+
+// `az vm get-instance-view -g RG -n VM -o json`: the VM object with `instanceView.statuses[]`.
+// It never carries an address; `AzCli::vm_status` asks `show -d` for that. A VM still being created
+// may have no PowerState status yet: its state is "unknown", without an error.
+inline AzureVmStatus parse_instance_view(std::string_view json_text) {
+    const auto vm = nlohmann::json::parse(json_text, nullptr, false);
+    const nlohmann::json* view = vm.is_discarded() ? nullptr : detail::az::member(vm, "instanceView");
+    const nlohmann::json* statuses = view == nullptr ? nullptr : detail::az::member(*view, "statuses");
+    if (statuses == nullptr || !statuses->is_array()) {
+        return detail::az::failed_status(detail::az::unexpected_output_message(json_text));
+    }
+    AzureVmStatus status;
+    for (const auto& entry : *statuses) {
+        const auto code = detail::az::text_member(entry, "code");
+        if (code && detail::az::starts_with_ignoring_case(*code, "PowerState/")) {
+            status.state = vm_state_from_power_code(*code);
+        }
+    }
+    detail::az::read_common_fields(vm, status);
+    return status;
+}
+
+// `az vm show -d -g RG -n VM -o json`: the VM object with `powerState`, `publicIps`, `privateIps`.
+inline AzureVmStatus parse_vm_show(std::string_view json_text) {
+    const auto vm = nlohmann::json::parse(json_text, nullptr, false);
+    // Without -d there is no powerState key at all; that is not the output this reads.
+    const nlohmann::json* power = vm.is_discarded() ? nullptr : detail::az::member(vm, "powerState");
+    if (power == nullptr) return detail::az::failed_status(detail::az::unexpected_output_message(json_text));
+    AzureVmStatus status;
+    if (power->is_string()) status.state = vm_state_from_power_code(power->get<std::string>());
+    status.ip = detail::az::first_address(detail::az::text_member(vm, "publicIps"));
+    detail::az::read_common_fields(vm, status);
+    return status;
+}
+
+// `az vm create ... -o json`: `publicIpAddress`, `powerState`, `location` and the VM's `id` (there
+// is neither `name` nor the size).
+inline AzureVmStatus parse_vm_create(std::string_view json_text) {
+    const auto vm = nlohmann::json::parse(json_text, nullptr, false);
+    if (vm.is_discarded() || !vm.is_object() || (!vm.contains("publicIpAddress") && !vm.contains("powerState"))) {
+        return detail::az::failed_status(detail::az::unexpected_output_message(json_text));
+    }
+    AzureVmStatus status;
+    if (const auto power = detail::az::text_member(vm, "powerState")) status.state = vm_state_from_power_code(*power);
+    status.ip = detail::az::first_address(detail::az::text_member(vm, "publicIpAddress"));
+    status.region = detail::az::text_member(vm, "location");
+    status.name = detail::az::name_from_id(detail::az::text_member(vm, "id"));
+    return status;
+}
+
+// The argv of `az vm create` for `spec`, starting with `az_path`: printed by a dry run, run by
+// `AzCli::create`. `-o json` because a user's `az config` may set another output format.
+inline std::vector<std::string> create_command(const VmCreateSpec& spec, std::string_view az_path = "az") {
+    return {std::string(az_path), "vm", "create", "-g", spec.vm.resource_group, "-n", spec.vm.name,
+            "--image", spec.image, "--size", spec.size, "--location", spec.location,
+            "--admin-username", spec.admin_user, "--generate-ssh-keys", "--public-ip-sku", "Standard",
+            "-o", "json"};
+}
+
+// A command line a POSIX shell reads back as the same argv, for printing.
+inline std::string format_command(const std::vector<std::string>& argv) {
+    const auto plain = [](const std::string& word) {
+        return !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || (c != '\0' && std::strchr("@%+=:,./_-", c) != nullptr);
+        });
+    };
+    std::string line;
+    for (const auto& word : argv) {
+        if (!line.empty()) line += ' ';
+        if (plain(word)) {
+            line += word;
+            continue;
+        }
+        line += '\'';
+        for (char c : word) line += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+        line += '\'';
+    }
+    return line;
+}
+
+// A one-shot stop signal for commands in flight: once `cancel` is called, every run that watches this
+// token kills its az and returns AzFailure::cancelled, and later runs stop at once.
+class AzCancelToken {
+public:
+    AzCancelToken() {
+        if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+            throw std::system_error(errno, std::generic_category(), "cannot create a pipe for cancelling az");
+        }
+    }
+    ~AzCancelToken() {
+        ::close(fds_[0]);
+        ::close(fds_[1]);
+    }
+    AzCancelToken(const AzCancelToken&) = delete;
+    AzCancelToken& operator=(const AzCancelToken&) = delete;
+
+    // Async-signal-safe: it only writes one byte, which stays in the pipe so every waiter sees it.
+    void cancel() const noexcept {
+        const char byte = 1;
+        [[maybe_unused]] const ssize_t n = ::write(fds_[1], &byte, 1);
+    }
+
+    bool cancelled() const noexcept {
+        pollfd p{fds_[0], POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+    }
+
+    // Readable once cancelled, for poll().
+    int wait_fd() const noexcept { return fds_[0]; }
+
+private:
+    int fds_[2] = {-1, -1};
+};
+
+namespace detail {
+namespace az {
+
+struct CapturedRun {
+    int spawn_errno = 0;  // why the child could not start; 0 when it did
+    bool timed_out = false;
+    bool cancelled = false;
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+// The child and the read ends of its pipes; whatever happens, no az is left running or unreaped.
+struct CapturedChild {
+    pid_t pid = -1;    // until reaped
+    pid_t group = -1;  // the child's process group: az is a script that starts python
+    int out = -1;
+    int err = -1;
+
+    CapturedChild() = default;
+    CapturedChild(const CapturedChild&) = delete;
+    CapturedChild& operator=(const CapturedChild&) = delete;
+    // Only while the leader is unreaped (or members still hold the pipes) is the group id surely
+    // still ours: a finished group's id may already name another process group.
+    ~CapturedChild() {
+        detail::close_fd(out);
+        detail::close_fd(err);
+        if (pid > 0) {
+            kill_group();
+            reap_blocking();
+        }
+    }
+
+    void kill_group() const noexcept {
+        if (group > 0) ::kill(-group, SIGKILL);
+    }
+
+    std::optional<int> try_reap() noexcept {
+        int wstatus = 0;
+        const pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) return std::nullopt;
+        pid = -1;
+        return r < 0 ? -1 : detail::exit_status_from_wait(wstatus).code;
+    }
+
+    int reap_blocking() noexcept {
+        int wstatus = 0;
+        pid_t r;
+        while ((r = ::waitpid(pid, &wstatus, 0)) < 0 && errno == EINTR) {
+        }
+        pid = -1;
+        return r < 0 ? -1 : detail::exit_status_from_wait(wstatus).code;
+    }
+};
+
+// The inherited environment with `overrides` put in place of (or beside) the variables they name.
+inline std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& overrides) {
+    std::vector<std::string> env;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view text(*entry);
+        const std::string_view name = text.substr(0, text.find('='));
+        const bool replaced = std::any_of(overrides.begin(), overrides.end(),
+                                          [&](const auto& o) { return o.first == name; });
+        if (!replaced) env.emplace_back(text);
+    }
+    for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+    return env;
+}
+
+inline int spawn_captured(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out_fd,
+                          int err_fd, pid_t& pid) {
+    detail::SpawnSetup setup;
+    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&setup.actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&setup.actions, err_fd, 2);
+    posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
+    // A program that embeds azops may ignore SIGPIPE or block signals; az must not inherit that.
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigdefault(&setup.attr, &defaults);
+    posix_spawnattr_setsigmask(&setup.attr, &empty);
+    posix_spawnattr_setpgroup(&setup.attr, 0);
+    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), envp.data());
+}
+
+// Reads whatever is ready on `fd` into `sink`; closes `fd` at end of file.
+inline void read_ready(int& fd, short revents, std::string& sink) {
+    if (fd < 0 || (revents & (POLLIN | POLLHUP | POLLERR)) == 0) return;
+    char buffer[16384];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) sink.append(buffer, static_cast<std::size_t>(n));
+    else if (n == 0 || errno != EINTR) detail::close_fd(fd);
+}
+
+// Runs argv with stdin from /dev/null, stdout and stderr captured apart, until it has exited and
+// its output is read, `timeout` passes, or `cancel_fd` (-1: none) becomes readable.
+inline CapturedRun run_captured(const std::vector<std::string>& argv,
+                                const std::vector<std::pair<std::string, std::string>>& environment,
+                                std::chrono::milliseconds timeout, int cancel_fd) {
+    using Clock = std::chrono::steady_clock;
+    CapturedRun run;
+    CapturedChild child;
+    int out[2];
+    int err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+        run.spawn_errno = errno;
+        return run;
+    }
+    child.out = out[0];
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+        run.spawn_errno = errno;
+        ::close(out[1]);
+        return run;
+    }
+    child.err = err[0];
+    run.spawn_errno = spawn_captured(argv, environment_with(environment), out[1], err[1], child.pid);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (run.spawn_errno != 0) {
+        child.pid = -1;
+        return run;
+    }
+    child.group = child.pid;
+
+    const auto deadline = Clock::now() + timeout;
+    std::optional<Clock::time_point> drain_deadline;
+    std::optional<int> exit_code;
+    while (!exit_code || child.out >= 0 || child.err >= 0) {
+        const auto now = Clock::now();
+        if (now >= deadline) {
+            run.timed_out = true;
+            return run;  // ~CapturedChild kills the group and reaps
+        }
+        // The leader is gone but something it started still holds the pipes (so the group lives on).
+        if (drain_deadline && now >= *drain_deadline) {
+            child.kill_group();
+            break;
+        }
+        const bool pipes_open = child.out >= 0 || child.err >= 0;
+        const auto slice = std::min<Clock::duration>(deadline - now, pipes_open ? std::chrono::milliseconds(100)
+                                                                                : std::chrono::milliseconds(5));
+        pollfd fds[3] = {{child.out, POLLIN, 0}, {child.err, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+        const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(slice).count();
+        if (::poll(fds, 3, static_cast<int>(std::max<long long>(wait_ms, 1))) < 0 && errno != EINTR) {
+            run.spawn_errno = errno;
+            return run;
+        }
+        if ((fds[2].revents & POLLIN) != 0) {
+            run.cancelled = true;
+            return run;
+        }
+        read_ready(child.out, fds[0].revents, run.out);
+        read_ready(child.err, fds[1].revents, run.err);
+        if (!exit_code) {
+            exit_code = child.try_reap();
+            if (exit_code) drain_deadline = Clock::now() + std::chrono::milliseconds(500);
+        }
+    }
+    run.exit_code = *exit_code;
+    return run;
+}
+
+inline std::string describe_duration(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+    return std::to_string(d.count()) + " ms";
+}
+
+inline std::string missing_message(std::string_view az_path) {
+    if (az_path.find('/') != std::string_view::npos) {
+        return "the Azure CLI was not found at " + std::string(az_path) + "; install it or pass --az PATH";
+    }
+    return "the Azure CLI (" + std::string(az_path) + ") was not found on PATH; install it or pass --az PATH";
+}
+
+// The line of az's stderr that says what went wrong: the first that is not a warning.
+inline std::string stderr_reason(std::string_view err) {
+    while (!err.empty()) {
+        const auto end = err.find('\n');
+        std::string_view line = trim(err.substr(0, end));
+        err = end == std::string_view::npos ? std::string_view() : err.substr(end + 1);
+        if (line.empty() || starts_with_ignoring_case(line, "WARNING:")) continue;
+        if (starts_with_ignoring_case(line, "ERROR:")) line = trim(line.substr(6));
+        return preview(line);
+    }
+    return {};
+}
+
+inline void classify(const CapturedRun& run, std::string_view az_path, std::chrono::milliseconds timeout,
+                     AzCommandResult& result) {
+    const auto fail = [&](AzFailure failure, std::string message) {
+        result.failure = failure;
+        result.error = std::move(message);
+    };
+    if (run.spawn_errno == ENOENT) return fail(AzFailure::cannot_start, missing_message(az_path));
+    if (run.spawn_errno == EACCES) {
+        return fail(AzFailure::cannot_start, "the Azure CLI at " + std::string(az_path) +
+                                                 " cannot be run (permission denied); install it or pass --az PATH");
+    }
+    if (run.spawn_errno != 0) {
+        return fail(AzFailure::cannot_start,
+                    "cannot run the Azure CLI (" + std::string(az_path) + "): " + std::strerror(run.spawn_errno));
+    }
+    if (run.cancelled) return fail(AzFailure::cancelled, "az was stopped before it answered");
+    if (run.timed_out) {
+        return fail(AzFailure::timed_out, "az did not answer within " + describe_duration(timeout) +
+                                              " and was stopped; check the network, or run the same az command by hand");
+    }
+    if (run.exit_code == 0) return;
+    const std::string_view err = run.err;
+    // "Please run 'az login' to setup account." or, once a login expires, "...please run: az login --scope ...".
+    if (err.find("az login") != std::string_view::npos) {
+        return fail(AzFailure::not_logged_in, "not logged in to Azure (or the login expired): run 'az login', then try again");
+    }
+    const std::string reason = stderr_reason(err);
+    if (err.find("ResourceNotFound") != std::string_view::npos || err.find("ResourceGroupNotFound") != std::string_view::npos) {
+        return fail(AzFailure::not_found, "not found on Azure: " + reason);
+    }
+    if (reason.empty()) return fail(AzFailure::exited, "az exited with code " + std::to_string(run.exit_code) + " and printed no error");
+    fail(AzFailure::exited, "az exited with code " + std::to_string(run.exit_code) + ": " + reason);
+}
+
+// A not-found error names the VM and group the caller asked for, which az's own text buries.
+inline void name_missing_vm(const AzureVm& vm, AzCommandResult& result) {
+    if (result.failure != AzFailure::not_found) return;
+    if (result.stderr_text.find("ResourceGroupNotFound") != std::string::npos) {
+        result.error = "resource group '" + vm.resource_group + "' was not found (ResourceGroupNotFound)";
+    } else {
+        result.error = "VM '" + vm.name + "' was not found in resource group '" + vm.resource_group + "' (ResourceNotFound)";
+    }
+}
+
+}  // namespace az
+}  // namespace detail
+
+struct AzCliOptions {
+    std::string path = "az";  // a name looked up on PATH, or a path
+    std::chrono::milliseconds timeout{60000};  // every command but create
+    std::chrono::milliseconds create_timeout{20 * 60 * 1000};  // create waits for provisioning
+    // Variables set for az on top of the inherited environment (e.g. AZURE_CONFIG_DIR for another login).
+    std::vector<std::pair<std::string, std::string>> environment;
+};
+
+class AzCli {
+public:
+    explicit AzCli(AzCliOptions options = {}) : options_(std::move(options)) {}
+
+    const AzCliOptions& options() const noexcept { return options_; }
+
+    // Runs `az <args...>`; never throws but std::bad_alloc. On success `stdout_text` holds what az
+    // printed; otherwise `error` says why in one sentence.
+    AzCommandResult run(const std::vector<std::string>& args,
+                        std::optional<std::chrono::milliseconds> timeout = std::nullopt,
+                        const AzCancelToken* cancel = nullptr) const {
+        const auto limit = timeout.value_or(options_.timeout);
+        AzCommandResult result;
+        if (cancel != nullptr && cancel->cancelled()) {
+            result.failure = AzFailure::cancelled;
+            result.error = "az was stopped before it answered";
+            return result;
+        }
+        std::vector<std::string> argv;
+        argv.reserve(args.size() + 1);
+        argv.push_back(options_.path);
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto run = detail::az::run_captured(argv, options_.environment, limit, cancel ? cancel->wait_fd() : -1);
+        detail::az::classify(run, options_.path, limit, result);
+        result.exit_code = run.exit_code;
+        result.stdout_text = std::move(run.out);
+        result.stderr_text = std::move(run.err);
+        return result;
+    }
+
+    // The VM's power state from its instance view, which is the authority on it, and its public IP
+    // from `show -d` (the instance view has no addresses). When only `show -d` fails, the state stands
+    // without an IP.
+    AzureVmStatus vm_status(const AzureVm& vm, const AzCancelToken* cancel = nullptr) const {
+        if (vm.resource_group.empty() || vm.name.empty()) {
+            return detail::az::failed_status("no VM given: both the resource group and the VM name are needed");
+        }
+        auto view = run({"vm", "get-instance-view", "-g", vm.resource_group, "-n", vm.name, "-o", "json"}, std::nullopt, cancel);
+        detail::az::name_missing_vm(vm, view);
+        if (!view.ok()) return detail::az::failed_status(*view.error);
+        AzureVmStatus status = parse_instance_view(view.stdout_text);
+        if (status.error) return status;
+        const auto shown = run({"vm", "show", "-d", "-g", vm.resource_group, "-n", vm.name, "-o", "json"}, std::nullopt, cancel);
+        if (!shown.ok()) return status;
+        const AzureVmStatus details = parse_vm_show(shown.stdout_text);
+        if (details.error) return status;
+        status.ip = details.ip;
+        if (status.state == "unknown") status.state = details.state;
+        if (!status.size) status.size = details.size;
+        if (!status.region) status.region = details.region;
+        if (!status.name) status.name = details.name;
+        return status;
+    }
+
+    // Deallocates without waiting for Azure to finish (the poller shows `deallocating` →
+    // `deallocated`). Never `az vm stop`: a stopped VM keeps its hardware allocated and Azure keeps
+    // billing compute for it; only a deallocated VM stops the compute charge.
+    AzCommandResult deallocate(const AzureVm& vm, const AzCancelToken* cancel = nullptr) const {
+        auto result = run({"vm", "deallocate", "-g", vm.resource_group, "-n", vm.name, "--no-wait"}, std::nullopt, cancel);
+        detail::az::name_missing_vm(vm, result);
+        return result;
+    }
+
+    // Creates the VM and waits for it (minutes; `create_timeout`). The size is the one asked for:
+    // create's output does not repeat it.
+    AzVmCreateResult create(const VmCreateSpec& spec, const AzCancelToken* cancel = nullptr) const {
+        auto argv = create_command(spec);
+        argv.erase(argv.begin());
+        AzVmCreateResult result;
+        result.command = run(argv, options_.create_timeout, cancel);
+        if (!result.command.ok()) {
+            result.vm = detail::az::failed_status(*result.command.error);
+            return result;
+        }
+        result.vm = parse_vm_create(result.command.stdout_text);
+        if (result.vm.error) {
+            result.command.failure = AzFailure::unexpected_output;
+            result.command.error = result.vm.error;
+            return result;
+        }
+        result.vm.size = spec.size;
+        if (!result.vm.name) result.vm.name = spec.vm.name;
+        return result;
+    }
+
+private:
+    AzCliOptions options_;
+};
+
+// Asks for the VM's state every `interval` on its own thread, from construction until destruction
+// (or `stop`), and hands each answer to `on_status` on that thread. The first answer is asked for
+// at once. Stopping is prompt: it wakes the wait and kills an az in flight, whose answer is then
+// dropped. `on_status` must not destroy the poller; an exception it throws is dropped, because
+// nothing on the poller's thread could handle it.
+class VmStatePoller {
+public:
+    using Callback = std::function<void(const AzureVmStatus&)>;
+
+    VmStatePoller(AzCli cli, AzureVm vm, Callback on_status,
+                  std::chrono::milliseconds interval = std::chrono::seconds(30))
+        : cli_(std::move(cli)), vm_(std::move(vm)), on_status_(std::move(on_status)), interval_(interval),
+          thread_([this] { loop(); }) {}
+
+    ~VmStatePoller() { stop(); }
+
+    VmStatePoller(const VmStatePoller&) = delete;
+    VmStatePoller& operator=(const VmStatePoller&) = delete;
+
+    // Ends polling and waits for the thread (except when called from `on_status`, on that thread);
+    // safe to call more than once.
+    void stop() noexcept {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        cancel_.cancel();
+        wake_.notify_all();
+        if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    }
+
+    // Asks again now rather than at the end of the interval, e.g. right after a deallocate.
+    void poll_now() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            poll_requested_ = true;
+        }
+        wake_.notify_all();
+    }
+
+    std::optional<AzureVmStatus> latest() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return latest_;
+    }
+
+private:
+    void loop() {
+        while (true) {
+            AzureVmStatus status = cli_.vm_status(vm_, &cancel_);
+            if (cancel_.cancelled()) return;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                latest_ = status;
+            }
+            try {
+                on_status_(status);
+            } catch (...) {
+            }
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait_for(lock, interval_, [this] { return stopping_ || poll_requested_; });
+            if (stopping_) return;
+            poll_requested_ = false;
+        }
+    }
+
+    const AzCli cli_;
+    const AzureVm vm_;
+    const Callback on_status_;
+    const std::chrono::milliseconds interval_;
+    AzCancelToken cancel_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    bool poll_requested_ = false;
+    std::optional<AzureVmStatus> latest_;
+    std::thread thread_;  // last: it starts once everything above exists
+};
+
+// The noVNC viewer's URL once something accepts a TCP connection on `host`:`port` within `timeout`,
+// else std::nullopt. `host` is where the SSH tunnel to the VM's port 8006 listens on this machine:
+// a numeric address or "localhost" (names are not resolved, so the timeout holds); the URL names
+// localhost, as the browser reaches the tunnel on this machine.
+inline std::optional<std::string> probe_vnc(const std::string& host = "127.0.0.1", int port = 8006,
+                                            std::chrono::milliseconds timeout = std::chrono::milliseconds(1000)) {
+    if (port < 1 || port > 65535) return std::nullopt;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const std::vector<std::string> addresses =
+        host == "localhost" ? std::vector<std::string>{"127.0.0.1", "::1"} : std::vector<std::string>{host};
+    const std::string service = std::to_string(port);
+    for (const auto& address : addresses) {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+        addrinfo* found = nullptr;
+        if (::getaddrinfo(address.c_str(), service.c_str(), &hints, &found) != 0) continue;
+        bool connected = false;
+        for (const addrinfo* a = found; a != nullptr && !connected; a = a->ai_next) {
+            const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+            if (fd < 0) continue;
+            if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+                connected = true;
+            } else if (errno == EINPROGRESS) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now());
+                pollfd p{fd, POLLOUT, 0};
+                int error = 0;
+                socklen_t length = sizeof error;
+                connected = left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) == 1 &&
+                            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+            }
+            ::close(fd);
+        }
+        ::freeaddrinfo(found);
+        if (connected) return "http://localhost:" + service;
+    }
+    return std::nullopt;
+}
+
+}  // namespace azops
+// #include <azops/azure.hpp> — end
+// #include <azops/browser.hpp> — begin
+// azops/browser.hpp — opening the dashboard in the user's browser, unless told not to.
+//
+// Owns: the decision whether to open a browser at all (not when told not to, not over SSH, not on
+// Linux without a graphical display) and starting it: $BROWSER (a ':'-separated list of commands,
+// "%s" standing for the URL, else the URL appended), or xdg-open / open. The browser runs detached
+// (its own session, stdio on /dev/null, SIGPIPE and the other signals at their defaults, no file
+// descriptor above 2 inherited) and is reaped by a thread of its own, so the caller never waits for
+// it and no zombie is left. The URL is the only argument given: the run token is never put on a
+// command line, where other local users could read it (the page carries it).
+// Thread-safety: open_browser may be called from any thread; BrowserEnvironment::from_process reads
+// the environment, which must not be changed concurrently.
+// Errors: nothing throws; the result says what happened, with a line to show the user.
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+
+namespace azops {
+
+enum class BrowserOutcome {
+    opened,          // a browser (or opener) was started
+    not_requested,   // the caller said not to (--no-open)
+    remote_session,  // SSH_CONNECTION is set: a browser here would open on the wrong machine
+    no_display,      // Linux without DISPLAY or WAYLAND_DISPLAY
+    failed,          // every candidate failed to start
+};
+
+// The environment variables the decision depends on; tests pass their own.
+struct BrowserEnvironment {
+    std::optional<std::string> browser;          // $BROWSER
+    std::optional<std::string> display;          // $DISPLAY
+    std::optional<std::string> wayland_display;  // $WAYLAND_DISPLAY
+    std::optional<std::string> ssh_connection;   // $SSH_CONNECTION
+
+    static BrowserEnvironment from_process() {
+        const auto get = [](const char* name) -> std::optional<std::string> {
+            const char* value = std::getenv(name);
+            if (value == nullptr || *value == '\0') return std::nullopt;
+            return std::string(value);
+        };
+        return {get("BROWSER"), get("DISPLAY"), get("WAYLAND_DISPLAY"), get("SSH_CONNECTION")};
+    }
+};
+
+struct BrowserResult {
+    BrowserOutcome outcome = BrowserOutcome::failed;
+    std::string command;  // the program started (or the last one tried)
+    pid_t pid = -1;       // the started process, when opened
+    std::string message;  // one line for the user, e.g. "opened the dashboard with xdg-open"
+
+    bool opened() const noexcept { return outcome == BrowserOutcome::opened; }
+};
+
+namespace detail {
+
+// One $BROWSER entry as argv: split on blanks, every "%s" replaced by the URL, or the URL appended.
+inline std::vector<std::string> browser_argv(std::string_view command, const std::string& url) {
+    std::vector<std::string> argv;
+    bool substituted = false;
+    std::size_t at = 0;
+    while (at < command.size()) {
+        const auto start = command.find_first_not_of(" \t", at);
+        if (start == std::string_view::npos) break;
+        const auto end = std::min(command.find_first_of(" \t", start), command.size());
+        std::string word(command.substr(start, end - start));
+        for (auto pos = word.find("%s"); pos != std::string::npos; pos = word.find("%s", pos + url.size())) {
+            word.replace(pos, 2, url);
+            substituted = true;
+        }
+        argv.push_back(std::move(word));
+        at = end;
+    }
+    if (!argv.empty() && !substituted) argv.push_back(url);
+    return argv;
+}
+
+inline std::vector<std::vector<std::string>> browser_candidates(const BrowserEnvironment& env, const std::string& url) {
+    std::vector<std::vector<std::string>> candidates;
+    if (env.browser) {
+        std::string_view list = *env.browser;
+        while (!list.empty()) {
+            const auto colon = std::min(list.find(':'), list.size());
+            auto argv = browser_argv(list.substr(0, colon), url);
+            if (!argv.empty()) candidates.push_back(std::move(argv));
+            list.remove_prefix(std::min(colon + 1, list.size()));
+        }
+        return candidates;
+    }
+#if defined(__APPLE__)
+    candidates.push_back({"open", url});
+#else
+    candidates.push_back({"xdg-open", url});
+#endif
+    return candidates;
+}
+
+// Starts argv detached; returns its pid, or the error of posix_spawnp.
+inline int spawn_detached(const std::vector<std::string>& argv, pid_t& pid) {
+    SpawnSetup setup;
+    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&setup.actions, 2, "/dev/null", O_WRONLY, 0);
+    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+#if defined(__APPLE__)
+    flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#else
+    posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
+#endif
+#if defined(POSIX_SPAWN_SETSID)
+    flags |= POSIX_SPAWN_SETSID;  // Ctrl-C in our terminal must not reach the browser
+#else
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&setup.attr, 0);
+#endif
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigdefault(&setup.attr, &defaults);
+    posix_spawnattr_setsigmask(&setup.attr, &empty);
+    posix_spawnattr_setflags(&setup.attr, flags);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
+}
+
+// A browser may run for hours; a thread of its own waits for it so it never lingers as a zombie.
+inline void reap_in_background(pid_t pid) noexcept {
+    try {
+        std::thread([pid] {
+            while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+            }
+        }).detach();
+    } catch (const std::system_error&) {
+        // No thread to spare: the child is reaped with the process, as a zombie until then.
+    }
+}
+
+}  // namespace detail
+
+// Opens `url` in a browser when `allowed` and this session can show one; never blocks.
+inline BrowserResult open_browser(const std::string& url, bool allowed, const BrowserEnvironment& env) {
+    BrowserResult result;
+    if (!allowed) {
+        result.outcome = BrowserOutcome::not_requested;
+        result.message = "not opening a browser (as asked)";
+        return result;
+    }
+    if (env.ssh_connection) {
+        result.outcome = BrowserOutcome::remote_session;
+        result.message = "not opening a browser: this is an SSH session (forward the port, e.g. ssh -L)";
+        return result;
+    }
+#if !defined(__APPLE__)
+    if (!env.display && !env.wayland_display) {
+        result.outcome = BrowserOutcome::no_display;
+        result.message = "not opening a browser: no graphical display (DISPLAY and WAYLAND_DISPLAY are unset)";
+        return result;
+    }
+#endif
+    std::string errors;
+    for (const auto& argv : detail::browser_candidates(env, url)) {
+        result.command = argv.front();
+        pid_t pid = -1;
+        const int err = detail::spawn_detached(argv, pid);
+        if (err == 0) {
+            detail::reap_in_background(pid);
+            result.outcome = BrowserOutcome::opened;
+            result.pid = pid;
+            result.message = "opened the dashboard with " + argv.front();
+            return result;
+        }
+        errors += (errors.empty() ? "" : "; ") + argv.front() + ": " + std::strerror(err);
+    }
+    result.outcome = BrowserOutcome::failed;
+    result.message = "could not start a browser (" + (errors.empty() ? std::string("$BROWSER is empty") : errors) + ")";
+    return result;
+}
+
+inline BrowserResult open_browser(const std::string& url, bool allowed) {
+    return open_browser(url, allowed, BrowserEnvironment::from_process());
+}
+
+}  // namespace azops
+// #include <azops/browser.hpp> — end
+
+#if defined(AZOPS_WITH_SERVER) && AZOPS_WITH_SERVER
+// #include <azops/server.hpp> — begin
+// azops/server.hpp — azops::StatusServer: the dashboard page, the status JSON, Server-Sent Events,
+// the Stop request, Prometheus metrics and a liveness probe over HTTP (cpp-httplib).
+//
+// Owns: StatusFeed, where the served status comes from, with its two sources: TrackerFeed (a Tracker
+// in this process) and FileFeed (a status file that another process writes); StatusServer, a
+// cpp-httplib 0.11.4 server set up for a dashboard on loopback: a sized worker pool, exclusive bind,
+// short timeouts, a Host allow-list against DNS rebinding, no request bodies beyond 4 KiB and none
+// chunked or compressed, a token plus same-origin checks on Stop, a cap on live event streams, and a
+// stop() that returns within a fraction of a second even with streams and idle sockets open.
+// Thread-safety: every member of the feeds and of StatusServer may be called from any thread;
+// handlers run on the server's worker threads.
+// Errors: StatusServer::start() throws std::runtime_error when it cannot bind (std::logic_error when
+// called twice); FileFeed's constructor throws std::system_error when it cannot start its thread.
+// After that nothing throws: an unreadable status file is served as "unavailable" with the reason,
+// and a failing handler answers a generic 500 without the exception's text.
+//
+// cpp-httplib must come with its pkg-config flags (`pkg-config --cflags --libs cpp-httplib`): the
+// Debian build is a compiled library whose class layouts depend on them.
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+// #include <azops/detail/dashboard_html.hpp> — begin
+// azops/detail/dashboard_html.hpp — the dashboard page, embedded.
+// generated from web/azure_ops.html by tools/embed_web.py — do not edit.
+//
+// 42654 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// Thread-safety: a constant. Errors: none.
+// clang-format off
+
+#include <string_view>
+
+namespace azops::detail {
+
+inline constexpr std::string_view dashboard_html =
+R"azops_web(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="azops-token" content="__AZOPS_TOKEN__">
+<title>azops</title>
+<link rel="icon" id="favicon" href="data:,">
+<style>
+:root {
+  --bg: #0d1117; --card: #161b22; --card2: #1c2330; --line: #2d3541; --text: #e6edf3; --muted: #8d96a0;
+  --blue: #4493f8; --green: #3fb950; --red: #f85149; --amber: #d29922; --grey: #6e7681; --orange: #db6d28;
+  --mono: ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, "Liberation Mono", monospace;
+  color-scheme: dark;
+}
+* { box-sizing: border-box; }
+html, body { margin: 0; height: 100%; }
+body {
+  background: var(--bg); color: var(--text); display: flex; flex-direction: column; overflow: auto;
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
+}
+[hidden] { display: none !important; }
+code, .mono { font-family: var(--mono); font-size: 12.5px; }
+.muted { color: var(--muted); }
+
+/* header */
+.top { padding: 10px 18px 8px; border-bottom: 1px solid var(--line); background: var(--card); }
+.title-row { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+.brand { font-weight: 700; letter-spacing: .04em; color: var(--muted); font-size: 13px; text-transform: uppercase; }
+h1 { margin: 0; font-size: 20px; font-weight: 650; overflow-wrap: anywhere; }
+.spacer { flex: 1; }
+.badge {
+  display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 12px; font-weight: 650;
+  text-transform: uppercase; letter-spacing: .04em; background: var(--grey); color: #fff; white-space: nowrap;
+}
+.badge.ok { background: #238636; } .badge.fail { background: #da3633; } .badge.run { background: #1f6feb; }
+.badge.warn { background: #9e6a03; } .badge.off { background: #3d444d; color: #c9d1d9; } .badge.hot { background: #bd561d; }
+.conn { font-size: 12.5px; color: var(--muted); white-space: nowrap; }
+.conn::before { content: ""; display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; background: var(--grey); vertical-align: 0; }
+.conn.live::before { background: var(--green); box-shadow: 0 0 0 3px rgba(63,185,80,.2); }
+.conn.polling::before { background: var(--amber); }
+.conn.down::before { background: var(--red); }
+.meta { display: flex; flex-wrap: wrap; gap: 4px 26px; margin: 6px 0 0; }
+.meta div { display: flex; gap: 7px; align-items: baseline; min-width: 0; }
+.meta dt { color: var(--muted); font-size: 12px; }
+.meta dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+
+/* banners */
+#banners { padding: 0 18px; }
+.banner { margin-top: 8px; padding: 7px 14px; border-radius: 6px; border: 1px solid; border-left-width: 5px; overflow-wrap: anywhere; }
+.banner b { margin-right: 6px; }
+.banner.fail { background: rgba(248,81,73,.12); border-color: var(--red); }
+.banner.ok { background: rgba(63,185,80,.12); border-color: var(--green); }
+.banner.warn { background: rgba(210,153,34,.13); border-color: var(--amber); }
+.banner.info { background: rgba(68,147,248,.11); border-color: var(--blue); }
+.banner.off { background: rgba(110,118,129,.16); border-color: var(--grey); }
+.banner .err { display: block; margin-top: 4px; font-family: var(--mono); font-size: 12.5px; white-space: pre-wrap; }
+
+/* layout */
+main {
+  flex: 1 0 430px; min-height: 0; display: grid; gap: 12px; padding: 12px 18px;
+  grid-template-columns: minmax(0, 1fr) 340px; grid-template-rows: auto minmax(0, 1fr);
+  grid-template-areas: "progress side" "log side";
+}
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
+.card h2 { margin: 0 0 6px; font-size: 12px; font-weight: 650; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); display: flex; align-items: center; gap: 8px; }
+.progress-card { grid-area: progress; }
+.log-card { grid-area: log; display: flex; flex-direction: column; padding: 0; position: relative; min-height: 220px; }
+.side { grid-area: side; display: flex; flex-direction: column; gap: 12px; min-height: 0; overflow: auto; }
+footer { padding: 4px 18px 10px; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+footer code { color: var(--text); }
+
+/* progress */
+.pct-row { display: flex; align-items: flex-end; justify-content: space-between; gap: 12px; flex-wrap: wrap; }
+.pct { font-size: 34px; font-weight: 700; line-height: 1; font-variant-numeric: tabular-nums; }
+.eta { text-align: right; }
+.eta-main { font-size: 18px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.eta-sub { font-size: 12.5px; color: var(--muted); }
+.bar { height: 14px; border-radius: 7px; background: #262d38; margin: 10px 0 8px; overflow: hidden; }
+.fill { height: 100%; width: 0; border-radius: 7px; background: var(--blue); transition: width .4s ease; }
+body[data-state=running] .fill {
+  background-image: linear-gradient(45deg, rgba(255,255,255,.16) 25%, transparent 25%, transparent 50%, rgba(255,255,255,.16) 50%, rgba(255,255,255,.16) 75%, transparent 75%);
+  background-size: 24px 24px; animation: stripes 1.2s linear infinite;
+}
+body[data-stale] .fill { background-color: var(--amber); animation: none; }
+body[data-state=succeeded] .fill { background: var(--green); }
+body[data-state=failed] .fill { background: var(--red); }
+body[data-state=cancelled] .fill { background: var(--grey); }
+@keyframes stripes { to { background-position: 24px 0; } }
+@media (prefers-reduced-motion: reduce) { .fill { animation: none !important; transition: none; } }
+.step-row { display: flex; gap: 10px; align-items: baseline; min-width: 0; }
+.step { font-weight: 650; white-space: nowrap; }
+.detail { font-family: var(--mono); font-size: 12.5px; color: #c9d1d9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+
+/* side panels */
+.kv { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: 3px 12px; margin: 0; }
+.kv dt { color: var(--muted); font-size: 12.5px; }
+.kv dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.big { font-size: 26px; font-weight: 700; font-variant-numeric: tabular-nums; line-height: 1.15; }
+.big.unknown { font-size: 20px; color: var(--amber); }
+.big-row { display: flex; align-items: baseline; gap: 8px; margin-bottom: 4px; }
+.unit { color: var(--muted); font-size: 12.5px; }
+.vm-name { margin-left: auto; text-transform: none; letter-spacing: 0; color: var(--text); font-size: 13px; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.note { margin-top: 7px; font-size: 12px; color: var(--muted); }
+.note.warn { color: var(--amber); }
+.note.clip { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.note.hot { color: #f0883e; }
+.actions { display: flex; gap: 8px; flex-wrap: wrap; }
+.btn {
+  font: inherit; font-weight: 600; padding: 7px 14px; border-radius: 6px; border: 1px solid var(--line);
+  background: var(--card2); color: var(--text); cursor: pointer; text-decoration: none; display: inline-flex; align-items: center; gap: 6px;
+}
+.btn:hover:not(:disabled):not([aria-disabled=true]) { border-color: #8b949e; }
+.btn:focus-visible { outline: 2px solid var(--blue); outline-offset: 2px; }
+.btn:disabled, .btn[aria-disabled=true] { opacity: .45; cursor: not-allowed; }
+#vnc[aria-disabled=false] { border-color: #388bfd; color: #79c0ff; }
+.btn.danger { background: #8e1519; border-color: #b62324; color: #fff; }
+.btn.danger:disabled { background: var(--card2); border-color: var(--line); color: var(--muted); }
+.btn.primary { background: #1f6feb; border-color: #388bfd; color: #fff; }
+.btn.small { padding: 3px 10px; font-size: 12.5px; }
+.msg { font-size: 12.5px; }
+.msg.fail { color: var(--red); }
+
+/* timeline */
+.tl-card { flex: 1 1 auto; min-height: 140px; display: flex; flex-direction: column; }
+.tl { list-style: none; margin: 0; padding: 0; overflow-y: auto; min-height: 0; flex: 1; }
+.tl li { display: grid; grid-template-columns: 12px minmax(0, 1fr) 118px; gap: 2px 8px; align-items: center; padding: 5px 0; border-top: 1px solid #21262d; }
+.tl li:first-child { border-top: 0; }
+.dot { width: 10px; height: 10px; border-radius: 50%; background: var(--grey); }
+.tl .running .dot, li.running .dot { background: var(--blue); box-shadow: 0 0 0 3px rgba(68,147,248,.25); }
+li.succeeded .dot { background: var(--green); } li.failed .dot { background: var(--red); }
+.tl-name { font-weight: 600; overflow-wrap: anywhere; }
+.tl-dur { font-variant-numeric: tabular-nums; font-size: 13px; text-align: right; white-space: nowrap; }
+.tl-when { font-size: 11.5px; color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.tl-track { height: 4px; background: #21262d; border-radius: 2px; position: relative; }
+.tl-track i { position: absolute; top: 0; bottom: 0; border-radius: 2px; background: var(--grey); min-width: 2px; }
+li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { background: var(--green); } li.failed .tl-track i { background: var(--red); }
+
+/* log */
+.log-head { display: flex; align-items: center; gap: 10px; padding: 8px 12px; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
+.log-head h2 { margin: 0; }
+.follow { font-size: 12px; color: var(--muted); }
+.follow.paused { color: var(--amber); }
+.log {
+  flex: 1; min-height: 0; overflow-y: auto; overflow-anchor: none; background: #010409; color: #d1d7e0;
+  font-family: var(--mono); font-size: 12.5px; line-height: 1.5; padding: 8px 12px; border-radius: 0 0 8px 8px;
+  white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 4;
+}
+.log:focus-visible { outline: 2px solid var(--blue); outline-offset: -2px; }
+.log div { min-height: 1.5em; }
+.log .e { color: #ff7b72; } .log .w { color: #e3b341; }
+.log .gap { color: var(--muted); font-style: italic; border-top: 1px dashed #30363d; border-bottom: 1px dashed #30363d; margin: 2px 0; }
+.log .empty { color: var(--muted); font-style: italic; }
+#jump { position: absolute; right: 22px; bottom: 14px; box-shadow: 0 4px 14px rgba(0,0,0,.5); }
+
+/* modal */
+.modal { position: fixed; inset: 0; background: rgba(1,4,9,.72); display: flex; align-items: center; justify-content: center; padding: 16px; z-index: 10; }
+.dialog { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 20px 22px; max-width: 460px; width: 100%; box-shadow: 0 12px 40px rgba(0,0,0,.6); }
+.dialog h3 { margin: 0 0 8px; font-size: 18px; }
+.dialog p { margin: 0 0 10px; color: #c9d1d9; }
+.dialog .row { display: flex; justify-content: flex-end; gap: 10px; margin-top: 16px; }
+
+@media (max-width: 920px) {
+  main { display: flex; flex-direction: column; flex: none; }
+  .side { overflow: visible; display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); }
+  .tl { max-height: 320px; }
+  .side { order: 2; } .log-card { order: 3; }
+  .log-card { height: 70vh; min-height: 300px; }
+  .eta { text-align: left; }
+}
+@media (min-width: 1700px) {
+  body { font-size: 15px; } .log, code, .mono, .detail { font-size: 13.5px; }
+}
+@media (max-width: 520px) {
+  .top, #banners, main, footer { padding-left: 10px; padding-right: 10px; }
+  .meta { gap: 2px 14px; }
+  h1 { font-size: 17px; }
+}
+</style>
+</head>
+<body data-state="connecting">
+<header class="top">
+  <div class="title-row">
+    <span class="brand">azops</span>
+    <h1 id="task">waiting for status…</h1>
+    <span id="state" class="badge off">connecting</span>
+    <span class="spacer"></span>
+    <span id="conn" class="conn" role="status" title="How this page receives the status">connecting…</span>
+    <span id="action-msg" class="msg muted" role="status" hidden></span>
+    <div class="actions">
+      <a id="vnc" class="btn" target="_blank" rel="noopener noreferrer" aria-disabled="true" role="button" title="No VNC address yet">Open VNC ↗</a>
+      <button id="stop" class="btn danger" type="button" disabled>Stop task…</button>
+    </div>
+  </div>
+  <dl class="meta">
+    <div><dt>operation</dt><dd id="operation">—</dd></div>
+    <div><dt>phase</dt><dd id="phase">—</dd></div>
+    <div><dt>started</dt><dd id="started">—</dd></div>
+    <div><dt>elapsed</dt><dd id="elapsed">—</dd></div>
+  </dl>
+</header>
+
+<div id="banners" aria-live="polite">
+  <div id="unavailable" class="banner fail" hidden></div>
+  <div id="final" class="banner" hidden></div>
+  <div id="stale" class="banner warn" hidden></div>
+  <div id="stalled" class="banner warn" hidden></div>
+  <div id="notice" class="banner info" hidden></div>
+</div>
+
+<main>
+  <section class="card progress-card" aria-label="Progress">
+    <div class="pct-row">
+      <span id="pct" class="pct">0%</span>
+      <div class="eta">
+        <div id="eta" class="eta-main">no estimate yet</div>
+        <div id="eta-sub" class="eta-sub"></div>
+      </div>
+    </div>
+    <div id="bar" class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" aria-label="Task progress"><div id="fill" class="fill"></div></div>
+    <div class="step-row"><span id="step" class="step"></span><span id="detail" class="detail"></span></div>
+  </section>
+
+  <section class="card log-card" aria-label="Live log">
+    <div class="log-head">
+      <h2>Log</h2>
+      <span id="follow" class="follow">following the end</span>
+      <span class="spacer"></span>
+      <span id="line-count" class="follow"></span>
+    </div>
+    <div id="log" class="log" role="log" tabindex="0" aria-label="Log output"><div class="empty">no output yet</div></div>
+    <button id="jump" class="btn primary small" type="button" hidden>Jump to latest</button>
+  </section>
+
+  <aside class="side">
+    <section class="card" aria-label="Cost">
+      <h2>Cost</h2>
+      <div class="big-row"><span id="cost" class="big">—</span><span id="cost-unit" class="unit">so far</span></div>
+      <dl class="kv">
+        <dt>projected</dt><dd id="projected">—</dd>
+        <dt>rate</dt><dd id="rate">—</dd>
+      </dl>
+      <div id="rate-source" class="note clip"></div>
+      <div id="billing-note" class="note warn" hidden>VM state unknown: the cost assumes the VM is billed for the whole task.</div>
+    </section>
+
+    <section class="card" aria-label="Virtual machine">
+      <h2>VM <span id="vm-state" class="badge off">none</span><span id="vm-name" class="vm-name"></span></h2>
+      <dl class="kv">
+        <dt>IP</dt><dd id="vm-ip" class="mono">—</dd>
+        <dt>size</dt><dd id="vm-size">—</dd>
+        <dt>region</dt><dd id="vm-region">—</dd>
+      </dl>
+      <div id="vm-note" class="note" hidden></div>
+    </section>
+
+    <section class="card tl-card" aria-label="Timeline">
+      <h2>Timeline</h2>
+      <ol id="timeline" class="tl"><li class="muted" style="display:block">nothing yet</li></ol>
+    </section>
+  </aside>
+</main>
+
+<footer>status file <code id="status-file">—</code></footer>
+
+<div id="modal" class="modal" hidden>
+  <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="modal-title" aria-describedby="modal-text">
+    <h3 id="modal-title">Stop this task?</h3>
+    <p id="modal-text"></p>
+    <p class="muted">The running command and what it started are stopped; the task ends as cancelled.</p>
+    <div class="row">
+      <button id="stop-cancel" class="btn" type="button">Keep running</button>
+      <button id="stop-confirm" class="btn danger" type="button">Stop task</button>
+    </div>
+  </div>
+</div>
+
+<script>
+'use strict';
+(function () {
+  const MAX_LOG_LINES = 5000;
+  const STALE_AFTER_S = 10;
+  const POLL_MS = 2000;
+  const SSE_RETRY_MS = 15000;
+
+  const $ = (id) => document.getElementById(id);
+  const logEl = $('log');
+  const tokenMeta = document.querySelector('meta[name="azops-token"]');
+  const token = tokenMeta ? tokenMeta.getAttribute('content') || '' : '';
+  // An unsubstituted placeholder or an empty value both mean: this server cannot stop the task.
+  const haveToken = /^[0-9a-f]{16,}$/i.test(token);
+
+)azops_web"
+R"azops_web(  let status = null;         // last status applied
+  let receivedAt = 0;        // Date.now() when it arrived; local clock, so no skew with the writer
+  let runKey = '';           // identifies one run in one file: a change resets the log
+  let shownTail = [];        // log_tail as last applied, to find which lines are new
+  let newWhilePaused = 0;
+  let lineCount = 0;
+  let stopRequested = false;
+  let unavailable = null;
+  let es = null, pollTimer = null, sseRetryTimer = null;
+  let connState = '';
+  let lastIcon = '';
+
+  // ---- formatting (text only) ----
+  const num = (v) => (typeof v === 'number' && isFinite(v) ? v : null);
+  const str = (v) => (typeof v === 'string' && v !== '' ? v : null);
+  const pad = (n) => String(n).padStart(2, '0');
+  function dur(s) {
+    s = Math.max(0, Math.round(s));
+    if (s < 60) return s + 's';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + 'm ' + pad(s % 60) + 's';
+    return Math.floor(m / 60) + 'h ' + pad(m % 60) + 'm';
+  }
+  function roughDur(s) {
+    s = Math.max(0, s);
+    if (s < 60) return Math.round(s) + 's';
+    const m = Math.round(s / 60);
+    if (m < 60) return m + ' min';
+    return Math.floor(m / 60) + 'h ' + pad(m % 60) + 'm';
+  }
+  function clock(ms, withSeconds) {
+    const d = new Date(ms);
+    const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+    if (withSeconds) opts.second = '2-digit';
+    let t = d.toLocaleTimeString([], opts);
+    if (Math.abs(ms - Date.now()) > 20 * 3600 * 1000 || d.getDate() !== new Date().getDate()) {
+      t = d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+    }
+    return t;
+  }
+  function money(v) {
+    if (v > 0 && v < 0.01) return '<$0.01';
+    return '$' + v.toFixed(2);
+  }
+  const parseTime = (v) => { const t = Date.parse(v); return isFinite(t) ? t : null; };
+  const pretty = (name) => String(name).replace(/_/g, ' ');
+
+  function setText(id, text) {
+    const node = $(id);
+    if (node.textContent !== text) node.textContent = text;
+  }
+  function make(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function banner(id, show, title, body, extraClass) {
+    const node = $(id);
+    node.hidden = !show;
+    if (!show) return;
+    if (extraClass) node.className = 'banner ' + extraClass;
+    const parts = [make('b', '', title), document.createTextNode(body.text || '')];
+    if (body.err) parts.push(make('span', 'err', body.err));
+    node.replaceChildren(...parts);
+  }
+
+  // ---- time-dependent values ----
+  function staleSeconds() {
+    if (!status || status.state !== 'running') return 0;
+    const t = parseTime(status.updated_at);
+    if (t === null) return 0;
+    const age = (Date.now() - t) / 1000;
+    return age > STALE_AFTER_S ? age : 0;
+  }
+  const ticking = () => status && status.state === 'running' && !staleSeconds();
+  const sinceReceipt = () => (ticking() ? (Date.now() - receivedAt) / 1000 : 0);
+
+  // ---- log ----
+  const ANSI = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]/g;
+  function cleanLine(raw) {
+    let s = String(raw);
+    const cr = s.lastIndexOf('\r');
+    if (cr >= 0 && cr < s.length - 1) s = s.slice(cr + 1);
+    return s.replace(ANSI, '');
+  }
+  const ERR = /\b(error|fatal|failed|failure|traceback|exception|panic)\b/i;
+  const WARN = /\bwarn(ing)?\b/i;
+  const lineNode = (text, cls) => make('div', cls || (ERR.test(text) ? 'e' : WARN.test(text) ? 'w' : ''), text);
+  // The new tail repeats the end of the previous one: the longest suffix of `prev` that is a prefix of
+  // `next` has been shown already. No overlap at all means lines were missed between two updates. (The
+  // status carries no line numbers, so a burst of identical lines can look like no change.)
+  function unseenLines(prev, next) {
+    for (let k = Math.min(prev.length, next.length); k > 0; k--) {
+      let same = true;
+      for (let i = 0; i < k && same; i++) same = prev[prev.length - k + i] === next[i];
+      if (same) return { lines: next.slice(k), gap: false };
+    }
+    return { lines: next, gap: prev.length > 0 && next.length > 0 };
+  }
+  // Keeps a scrollable box at its end until the user moves up in it. Only a move up counts: growing
+  // content or a shrinking box also leave the view off the end for a moment, without any user action.
+  function stickToEnd(node, onChange) {
+    const box = { following: true, toEnd() { node.scrollTop = node.scrollHeight; } };
+    let lastTop = 0;
+    node.addEventListener('scroll', () => {
+      const top = node.scrollTop;
+      const movedUp = top < lastTop - 1;
+      lastTop = top;
+      const atEnd = node.scrollHeight - top - node.clientHeight < 6;
+      const next = atEnd ? true : movedUp ? false : box.following;
+      if (next === box.following) return;
+      box.following = next;
+      if (onChange) onChange();
+    });
+    if (window.ResizeObserver) new ResizeObserver(() => { if (box.following) box.toEnd(); }).observe(node);
+    return box;
+  }
+  const logFollow = stickToEnd(logEl, () => {
+    if (logFollow.following) newWhilePaused = 0;
+    renderFollow();
+  });
+  const timelineFollow = stickToEnd($('timeline'));
+  function resetLog() {
+    logEl.replaceChildren(make('div', 'empty', 'no output yet'));
+    shownTail = [];
+    lineCount = 0;
+    newWhilePaused = 0;
+    logFollow.following = true;
+  }
+  function appendLog(tail) {
+    const next = tail.map(cleanLine);
+    const { lines, gap } = unseenLines(shownTail, next);
+    shownTail = next;
+    if (!lines.length) return;
+    const empty = logEl.querySelector('.empty');
+    if (empty) empty.remove();
+    const frag = document.createDocumentFragment();
+    if (gap) frag.appendChild(lineNode('⋯ more lines arrived than one update carries; some are not shown here', 'gap'));
+    for (const line of lines) frag.appendChild(lineNode(line));
+    logEl.appendChild(frag);
+    lineCount += lines.length;
+    const excess = logEl.childElementCount - MAX_LOG_LINES;
+    if (excess > 0) {
+      const before = logEl.scrollHeight;
+      for (let i = 0; i < excess; i++) logEl.firstElementChild.remove();
+      if (!logFollow.following) logEl.scrollTop -= before - logEl.scrollHeight;
+    }
+    if (logFollow.following) logFollow.toEnd();
+    else newWhilePaused += lines.length;
+    renderFollow();
+  }
+  function renderFollow() {
+    const f = $('follow');
+    f.textContent = logFollow.following ? 'following the end' : 'paused — scrolled up';
+    f.className = logFollow.following ? 'follow' : 'follow paused';
+    const jump = $('jump');
+    jump.hidden = logFollow.following;
+    jump.textContent = newWhilePaused > 0 ? 'Jump to latest (' + newWhilePaused + ' new)' : 'Jump to latest';
+    const shown = Math.min(lineCount, MAX_LOG_LINES);
+    setText('line-count', lineCount ? shown + (shown === 1 ? ' line' : ' lines') : '');
+  }
+  $('jump').addEventListener('click', () => {
+    logFollow.following = true;
+    newWhilePaused = 0;
+    logFollow.toEnd();
+    renderFollow();
+  });
+
+  // ---- rendering ----
+  const STATE_BADGE = { running: 'run', succeeded: 'ok', failed: 'fail', cancelled: 'off' };
+  function renderHeader(s) {
+    setText('task', str(s.task) || 'task');
+    const badge = $('state');
+    badge.textContent = s.state || 'unknown';
+    badge.className = 'badge ' + (STATE_BADGE[s.state] || 'off');
+    setText('operation', str(s.operation) || '—');
+    setText('phase', str(s.phase) ? pretty(s.phase) : '—');
+    const started = parseTime(s.started_at);
+    setText('started', started === null ? '—' : clock(started, false));
+    $('started').title = s.started_at || '';
+    const elapsed = num(s.elapsed_seconds);
+    setText('elapsed', elapsed === null ? '—' : dur(elapsed + sinceReceipt()));
+    setText('status-file', str(s.status_file) || '(not given)');
+  }
+  function renderProgress(s) {
+    const pct = Math.max(0, Math.min(100, num(s.progress_pct) || 0));
+    const shown = pct >= 100 || pct <= 0 ? Math.round(pct) : pct < 10 ? Math.floor(pct * 10) / 10 : Math.floor(pct);
+    setText('pct', shown + '%');
+    $('fill').style.width = pct + '%';
+    $('bar').setAttribute('aria-valuenow', String(Math.round(pct)));
+    const step = num(s.step), total = num(s.total_steps);
+    setText('step', total ? 'step ' + step + ' of ' + total : '');
+    setText('detail', str(s.detail) || '');
+    $('detail').title = str(s.detail) || '';
+
+    let main = '', sub = '';
+    const eta = num(s.eta_seconds);
+    if (s.state === 'running') {
+      if (eta === null) {
+        main = 'no estimate yet';
+        sub = s.eta_source && s.eta_source !== 'none' ? '' : 'no past runs or progress to estimate from';
+      } else {
+        const left = Math.max(0, eta - sinceReceipt());
+        main = left >= 1 ? '≈ ' + roughDur(left) + ' left' : 'any moment (past the estimate)';
+        const lo = num(s.eta_low_seconds), hi = num(s.eta_high_seconds);
+        const bits = [];
+        if (lo !== null && hi !== null) bits.push('range ' + roughDur(lo) + '–' + roughDur(hi));
+        bits.push('done ≈ ' + clock(receivedAt + eta * 1000, false));
+        bits.push(ETA_SOURCE[s.eta_source] || 'source: ' + (s.eta_source || 'unknown'));
+        sub = bits.join(' · ');
+        const updated = parseTime(s.updated_at);
+        if (staleSeconds() && updated !== null) {
+          sub = 'last estimate, at ' + clock(updated, false) + ': ' + main;
+          main = 'unknown: no heartbeat';
+        }
+      }
+    } else if (s.state) {
+      main = s.state === 'succeeded' ? 'done' : s.state;
+      const el = num(s.elapsed_seconds);
+      sub = el === null ? '' : 'after ' + dur(el);
+    }
+    setText('eta', main);
+    setText('eta-sub', sub);
+  }
+  const ETA_SOURCE = {
+    history: 'from past runs', progress: 'from progress so far', blend: 'from past runs and progress',
+    none: 'no estimate',
+  };
+  function renderCost(s) {
+    const known = s.rate_known !== false && num(s.hourly_rate_usd) !== null;
+    const cost = $('cost');
+    const so = num(s.cost_usd), rate = num(s.hourly_rate_usd), proj = num(s.projected_cost_usd);
+    if (known) {
+      cost.textContent = so === null ? '—' : money(so);
+      cost.className = 'big';
+      $('cost-unit').hidden = false;
+      setText('rate', '$' + rate.toFixed(3) + '/h');
+      setText('projected', proj === null ? '—' : '~' + money(proj) + ' total');
+    } else {
+      cost.textContent = 'rate unknown';
+      cost.className = 'big unknown';
+      $('cost-unit').hidden = true;
+      setText('rate', 'unknown');
+      setText('projected', '—');
+    }
+    const src = str(s.rate_source);
+    const noVm = known && rate === 0 && !str(s.vm_size);
+    setText('rate-source', src ? 'rate: ' + src : noVm ? 'no VM size given: nothing is billed' :
+      known ? '' : 'no price known for this VM size and region');
+    $('rate-source').title = $('rate-source').textContent;
+    $('billing-note').hidden = !s.billing_assumed;
+  }
+  const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off' };
+  const BILLED = ['running', 'starting', 'stopping'];
+  function renderVm(s) {
+    const badge = $('vm-state');
+    const vmState = str(s.vm_state);
+    const anyVm = vmState || str(s.vm_name) || str(s.vm_ip) || str(s.vm_size);
+    badge.textContent = vmState || (anyVm ? 'unknown' : 'none');
+    badge.className = 'badge ' + (VM_BADGE[vmState] || 'off');
+    setText('vm-name', str(s.vm_name) || '');
+    setText('vm-ip', str(s.vm_ip) || '—');
+    setText('vm-size', str(s.vm_size) || '—');
+    setText('vm-region', str(s.region) || '—');
+    const note = $('vm-note');
+    let text = '', cls = 'note';
+    const ended = s.state && s.state !== 'running';
+    if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
+    else if (vmState === 'deallocated') text = 'Deallocated: compute is not billed.';
+    else if (ended && BILLED.includes(vmState)) {
+      const rate = num(s.hourly_rate_usd);
+      text = 'The task has ended but the VM is still allocated' + (rate !== null && s.rate_known !== false ? ' and billed at $' + rate.toFixed(3) + '/h' : ' and billed') + '.';
+      cls = 'note hot';
+    }
+    const idle = parseTime(s.idle_deallocate_at);
+    if (idle !== null) {
+      text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
+        (idle > Date.now() ? ' (in ' + roughDur((idle - Date.now()) / 1000) + ')' : '') + '.';
+    }
+    note.hidden = !text;
+    note.textContent = text;
+    note.className = cls;
+  }
+  function renderVnc(s) {
+    const a = $('vnc');
+    let url = null;
+    try {
+      const u = str(s.vnc_url) ? new URL(s.vnc_url, location.href) : null;
+      if (u && (u.protocol === 'http:' || u.protocol === 'https:')) url = u.href;
+    } catch (e) { url = null; }
+    if (url) {
+      if (a.getAttribute('href') !== url) a.setAttribute('href', url);
+      a.setAttribute('aria-disabled', 'false');
+      a.title = url;
+    } else {
+      a.removeAttribute('href');
+      a.setAttribute('aria-disabled', 'true');
+      a.title = 'No VNC address yet';
+    }
+  }
+  function renderStop(s) {
+    const btn = $('stop');
+    const can = haveToken && s.state === 'running' && s.cancellable === true && !stopRequested;
+    btn.disabled = !can;
+    btn.textContent = stopRequested && s.state === 'running' ? 'Stopping…' : 'Stop task…';
+    btn.title = !haveToken ? 'This server cannot stop the task (no run token)' :
+      s.state !== 'running' ? 'The task has ended' :
+      s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)';
+  }
+  function renderTimeline(s) {
+    const list = $('timeline');
+    const entries = Array.isArray(s.timeline) ? s.timeline.filter((e) => e && typeof e === 'object') : [];
+    if (!entries.length) {
+      const li = make('li', 'muted', 'nothing yet');
+      li.style.display = 'block';
+      list.replaceChildren(li);
+      return;
+    }
+    const now = ticking() ? Date.now() : receivedAt;
+    const spans = entries.map((e) => {
+      const start = parseTime(e.started_at);
+      let d = num(e.duration_seconds) || 0;
+      if (e.state === 'running') d += sinceReceipt();
+      const end = parseTime(e.ended_at);
+      return { e, start, d, end: end !== null ? end : start !== null ? (e.state === 'running' ? Math.max(now, start) : start + d * 1000) : null };
+    });
+    const starts = spans.map((x) => x.start).filter((v) => v !== null);
+    const ends = spans.map((x) => x.end).filter((v) => v !== null);
+    const t0 = starts.length ? Math.min(...starts) : null;
+    const t1 = ends.length ? Math.max(...ends) : null;
+    const width = t0 !== null && t1 !== null && t1 > t0 ? t1 - t0 : null;
+    const items = spans.map(({ e, start, d, end }) => {
+      const st = ['running', 'succeeded', 'failed', 'cancelled'].includes(e.state) ? e.state : 'other';
+      const li = make('li', st);
+      li.title = (e.name || '') + ' — ' + (e.state || '');
+      const failedOrCancelled = st === 'failed' || st === 'cancelled';
+      li.append(make('span', 'dot'), make('span', 'tl-name', pretty(e.name || '?')),
+        make('span', 'tl-dur', (failedOrCancelled ? st + ' · ' : '') + dur(d)));
+      if (start === null) return li;
+      const endText = st === 'running' ? 'now' : end !== null ? clock(end, true) : '…';
+      li.append(make('span', 'dot-gap'), make('span', 'tl-when', clock(start, true) + ' → ' + endText));
+      if (width !== null) {
+        const track = make('div', 'tl-track');
+        const bar = make('i');
+        bar.style.left = ((start - t0) / width * 100).toFixed(2) + '%';
+        bar.style.width = (Math.max(0, (end === null ? start : end) - start) / width * 100).toFixed(2) + '%';
+        track.appendChild(bar);
+        li.appendChild(track);
+      }
+      return li;
+    });
+)azops_web"
+R"azops_web(    list.replaceChildren(...items);
+    if (timelineFollow.following) timelineFollow.toEnd();  // the current operation stays in view
+  }
+  function renderBanners(s) {
+    const err = str(s.error);
+    if (s.state === 'succeeded') {
+      const el = num(s.elapsed_seconds);
+      banner('final', true, 'Succeeded.', { text: (str(s.task) || 'The task') + ' finished' + (el !== null ? ' in ' + dur(el) : '') + '.' }, 'ok');
+    } else if (s.state === 'failed') {
+      banner('final', true, 'Failed.', { text: 'during ' + (str(s.operation) || 'the task') + (str(s.phase) ? ' / ' + pretty(s.phase) : ''), err: err || 'no error message was recorded' }, 'fail');
+    } else if (s.state === 'cancelled') {
+      banner('final', true, 'Cancelled.', { text: 'The task was stopped before it finished.', err: err || undefined }, 'off');
+    } else {
+      banner('final', false);
+    }
+    const stale = staleSeconds();
+    const updated = parseTime(s.updated_at);
+    document.body.toggleAttribute('data-stale', !!stale);
+    banner('stale', !!stale, 'No heartbeat for ' + dur(stale) + '.',
+      { text: 'The writer is gone or not updating since ' + (updated !== null ? clock(updated, true) : '?') +
+        ': the numbers below are from then and may be wrong. Check the process that runs the task.' });
+    const stalled = num(s.stalled_seconds);
+    const burned = num(s.stalled_cost_usd);
+    banner('stalled', stalled !== null && s.state === 'running', 'Stuck for ' + roughDur(stalled || 0) + '.',
+      { text: 'No progress and no output for ' + roughDur(stalled || 0) + ', much longer than this step usually takes.' +
+        (burned !== null && s.rate_known !== false ? ' It has cost ' + money(burned) + ' since then.' : '') });
+    const notice = str(s.notice);
+    banner('notice', !!notice, 'Note:', { text: notice || '' });
+    banner('unavailable', !!unavailable, 'Status unavailable.', unavailable ? {
+      text: 'The server cannot read the status file' + (unavailable.file ? ' ' + unavailable.file : '') + '.',
+      err: unavailable.error } : {});
+  }
+  function renderTitle(s) {
+    const pct = Math.floor(Math.max(0, Math.min(100, num(s.progress_pct) || 0)));
+    const what = str(s.operation) || str(s.task) || 'task';
+    let title = pct + '% ' + what;
+    if (s.state && s.state !== 'running') title = s.state + ': ' + title;
+    else if (staleSeconds()) title = 'stale: ' + title;
+    title += ' — azops';
+    if (document.title !== title) document.title = title;
+    renderIcon(pct, staleSeconds() ? 'stale' : s.state);
+  }
+  // A progress ring in the tab, drawn locally (a data: URL; nothing is fetched).
+  function renderIcon(pct, state) {
+    const key = pct + state;
+    if (key === lastIcon) return;
+    lastIcon = key;
+    const c = document.createElement('canvas');
+    c.width = c.height = 32;
+    const g = c.getContext('2d');
+    if (!g) return;
+    const colour = { succeeded: '#3fb950', failed: '#f85149', cancelled: '#8d96a0', stale: '#d29922' }[state] || '#4493f8';
+    g.lineWidth = 6;
+    g.strokeStyle = '#30363d';
+    g.beginPath(); g.arc(16, 16, 12, 0, 2 * Math.PI); g.stroke();
+    g.strokeStyle = colour;
+    g.beginPath(); g.arc(16, 16, 12, -Math.PI / 2, -Math.PI / 2 + 2 * Math.PI * (state === 'running' || state === 'stale' ? pct / 100 : 1)); g.stroke();
+    $('favicon').setAttribute('href', c.toDataURL('image/png'));
+  }
+
+  function renderAll() {
+    if (!status) {
+      banner('unavailable', !!unavailable, 'Status unavailable.', unavailable ? {
+        text: 'The server cannot read the status file' + (unavailable.file ? ' ' + unavailable.file : '') + '.',
+        err: unavailable.error } : {});
+      if (unavailable) {
+        setText('task', 'no status to show');
+        setText('state', 'unavailable');
+        $('state').className = 'badge warn';
+        if (unavailable.file) setText('status-file', unavailable.file);
+      }
+      return;
+    }
+    const s = status;
+    document.body.setAttribute('data-state', s.state || 'unknown');
+    renderHeader(s);
+    renderProgress(s);
+    renderCost(s);
+    renderVm(s);
+    renderVnc(s);
+    renderStop(s);
+    renderTimeline(s);
+    renderBanners(s);
+    renderTitle(s);
+  }
+
+  function applyStatus(s) {
+    if (!s || typeof s !== 'object' || Array.isArray(s)) return;
+    const key = (s.status_file || '') + '|' + (s.started_at || '') + '|' + (s.task || '');
+    const newer = parseTime(s.updated_at), older = status ? parseTime(status.updated_at) : null;
+    if (key === runKey && newer !== null && older !== null && newer < older) return;  // a late poll answer
+    if (key !== runKey) {
+      runKey = key;
+      resetLog();
+      stopRequested = false;
+    }
+    if (status && status.state !== s.state) stopRequested = false;
+    status = s;
+    receivedAt = Date.now();
+    unavailable = null;
+    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
+    renderAll();
+  }
+  function applyUnavailable(text) {
+    let why = null;
+    try { why = JSON.parse(text); } catch (e) { why = null; }
+    unavailable = {
+      error: why && typeof why.error === 'string' ? why.error : 'no readable status',
+      file: why && typeof why.status_file === 'string' ? why.status_file : '',
+    };
+    renderAll();
+  }
+  function applyText(text) {
+    let s;
+    try { s = JSON.parse(text); } catch (e) { return; }
+    applyStatus(s);
+  }
+
+  // ---- transport: SSE first, polling when SSE fails ----
+  function setConn(state) {
+    if (state === connState) return;
+    connState = state;
+    const node = $('conn');
+    const label = { live: 'live (SSE)', polling: 'polling every 2 s', down: 'disconnected — retrying', paused: 'paused (tab hidden)', connecting: 'connecting…' };
+    node.textContent = label[state] || state;
+    node.className = 'conn ' + state;
+  }
+  function openSse() {
+    if (es || document.hidden) return;
+    if (!window.EventSource) { startPolling(); return; }
+    const source = new EventSource('api/azure-ops-events');
+    es = source;
+    source.addEventListener('open', () => { stopPolling(); setConn('live'); });
+    source.addEventListener('status', (ev) => { stopPolling(); setConn('live'); applyText(ev.data); });
+    source.addEventListener('unavailable', (ev) => { stopPolling(); setConn('live'); applyUnavailable(ev.data); });
+    source.addEventListener('error', () => {
+      if (es !== source) return;
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused for good (e.g. 503 at the server's stream cap): poll, and try the stream again later.
+        es = null;
+        clearTimeout(sseRetryTimer);
+        sseRetryTimer = setTimeout(openSse, SSE_RETRY_MS);
+      }
+      startPolling();
+    });
+  }
+  function closeSse() {
+    clearTimeout(sseRetryTimer);
+    sseRetryTimer = null;
+    if (es) { es.close(); es = null; }
+  }
+  function startPolling() {
+    if (pollTimer || document.hidden) return;
+    pollTimer = setInterval(pollOnce, POLL_MS);
+    pollOnce();
+  }
+  function stopPolling() {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+  async function pollOnce() {
+    try {
+      const r = await fetch('api/azure-ops-status', { cache: 'no-store', headers: { Accept: 'application/json' } });
+      const text = await r.text();
+      if (!pollTimer) return;
+      if (r.status === 503) applyUnavailable(text);
+      else if (r.ok) applyText(text);
+      else throw new Error('HTTP ' + r.status);
+      setConn('polling');
+    } catch (e) {
+      if (pollTimer) setConn('down');
+    }
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      closeSse();
+      stopPolling();
+      setConn('paused');
+    } else {
+      setConn('connecting');
+      openSse();
+    }
+  });
+
+  // ---- Stop, with our own confirmation dialog ----
+  const modal = $('modal');
+  let lastFocus = null;
+  function openModal() {
+    if (!status) return;
+    const cost = status.rate_known !== false && num(status.cost_usd) !== null ? ' It has cost ' + money(status.cost_usd) + ' so far.' : '';
+    setText('modal-text', 'Stop "' + (str(status.task) || 'task') + '" during ' + (str(status.operation) || '?') +
+      ' at ' + Math.floor(num(status.progress_pct) || 0) + '%?' + cost);
+    lastFocus = document.activeElement;
+    modal.hidden = false;
+    $('stop-cancel').focus();
+  }
+  function closeModal() {
+    modal.hidden = true;
+    if (lastFocus && lastFocus.focus) lastFocus.focus();
+  }
+  function actionMessage(text, fail) {
+    const m = $('action-msg');
+    m.hidden = !text;
+    m.textContent = text;
+    m.className = 'msg ' + (fail ? 'fail' : 'muted');
+  }
+  async function requestStop() {
+    closeModal();
+    stopRequested = true;
+    renderAll();
+    actionMessage('Stop requested — waiting for the task to end…');
+    try {
+      const r = await fetch('api/azure-ops/cancel', { method: 'POST', cache: 'no-store', headers: { 'X-Azops-Token': token } });
+      let message = '';
+      try { const body = await r.json(); message = typeof body.message === 'string' ? body.message : ''; } catch (e) { message = ''; }
+      if (r.status !== 202) {
+        stopRequested = false;
+        actionMessage('Stop refused (HTTP ' + r.status + ')' + (message ? ': ' + message : ''), true);
+      } else {
+        actionMessage('Stop requested' + (message ? ' (' + message + ')' : '') + ' — waiting for the task to end…');
+      }
+    } catch (e) {
+      stopRequested = false;
+      actionMessage('Stop failed: the server did not answer.', true);
+    }
+    renderAll();
+  }
+  $('stop').addEventListener('click', openModal);
+  $('stop-cancel').addEventListener('click', closeModal);
+  $('stop-confirm').addEventListener('click', requestStop);
+  modal.addEventListener('click', (ev) => { if (ev.target === modal) closeModal(); });
+  document.addEventListener('keydown', (ev) => {
+    if (modal.hidden) return;
+    if (ev.key === 'Escape') { ev.preventDefault(); closeModal(); }
+    else if (ev.key === 'Tab') {
+      const first = $('stop-cancel'), last = $('stop-confirm');
+      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+    }
+  });
+  $('vnc').addEventListener('click', (ev) => { if ($('vnc').getAttribute('aria-disabled') === 'true') ev.preventDefault(); });
+
+  setInterval(() => { if (status) renderAll(); }, 1000);
+  // For tests and for people debugging in the console: feed a status object as if it had arrived.
+  window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
+  setConn('connecting');
+  openSse();
+})();
+</script>
+</body>
+</html>
+)azops_web";
+
+}  // namespace azops::detail
+// clang-format on
+// #include <azops/detail/dashboard_html.hpp> — end
+
+namespace azops {
+
+// One look at the status: the document, or why there is none.
+struct FeedSnapshot {
+    std::uint64_t version = 0;               // changes whenever `json` or `unavailable` changes
+    std::string json;                        // the status document, one line of JSON
+    std::optional<std::string> unavailable;  // why there is no valid status (file missing, garbage)
+};
+
+struct CancelOutcome {
+    bool accepted = false;
+    std::string message;
+};
+
+// Where a StatusServer takes the status from. Implementations must be thread-safe: every HTTP worker
+// calls them concurrently.
+class StatusFeed {
+public:
+    virtual ~StatusFeed() = default;
+    virtual FeedSnapshot snapshot() = 0;  // cheap
+    // Waits until the version differs from `seen`, at most `timeout`; true when it does.
+    virtual bool wait_for_change(std::uint64_t seen, std::chrono::milliseconds timeout) = 0;
+    virtual CancelOutcome request_cancel() = 0;
+    virtual std::string token() = 0;  // the run token; "" when no stop can be asked for
+    // The status file this status is (or would be) written to, for the "unavailable" answer.
+    virtual std::string status_file() { return {}; }
+};
+
+namespace detail {
+
+inline std::string absolute_path_text(const std::filesystem::path& p) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(p, ec);
+    return (ec ? p : abs.lexically_normal()).string();
+}
+
+// A token goes into the page's HTML; only plain hex of a sane length may.
+inline bool is_hex_token(std::string_view token) noexcept {
+    if (token.size() < 16 || token.size() > 128) return false;
+    return std::all_of(token.begin(), token.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    });
+}
+
+}  // namespace detail
+
+// Serves the Tracker of this process. The tracker must outlive the feed.
+class TrackerFeed : public StatusFeed {
+public:
+    explicit TrackerFeed(Tracker& tracker) : tracker_(tracker) {}
+
+    FeedSnapshot snapshot() override {
+        Published p = tracker_.published();
+        if (p.json.empty()) return {p.version, {}, std::string("the task has not published a status yet")};
+        return {p.version, std::move(p.json), std::nullopt};
+    }
+
+    bool wait_for_change(std::uint64_t seen, std::chrono::milliseconds timeout) override {
+        return tracker_.wait_for_publish(seen, timeout);
+    }
+
+    CancelOutcome request_cancel() override {
+        if (tracker_.request_cancel()) return {true, "stop requested"};
+        return {false, "the task cannot be stopped now"};
+    }
+
+    std::string token() override { return tracker_.token(); }
+
+    std::string status_file() override { return detail::absolute_path_text(tracker_.status_file()); }
+
+private:
+    Tracker& tracker_;
+};
+
+struct FileFeedOptions {
+    std::chrono::milliseconds poll_interval{100};  // how often the files are stat'ed
+    std::size_t max_file_bytes = 16u << 20;        // a larger status file is refused as unavailable
+};
+
+// Serves a status file written by another process (a Tracker elsewhere). Its own thread stats the
+// file every poll interval and re-reads it only when its inode, size or modification time changed,
+// so writers should replace it atomically (as StatusWriter does). It reads the run token from
+// `<status file>.token` and asks for a stop by creating `<status file>.cancel` holding that token:
+// it cannot signal the writer's child itself.
+class FileFeed : public StatusFeed {
+public:
+    explicit FileFeed(std::filesystem::path status_file, FileFeedOptions options = {})
+        : path_(std::move(status_file)),
+          options_(options),
+          version_(first_version()) {
+        refresh();
+        poller_ = std::thread([this] { poll(); });
+    }
+
+    ~FileFeed() override {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        poller_.join();
+    }
+
+    FileFeed(const FileFeed&) = delete;
+    FileFeed& operator=(const FileFeed&) = delete;
+
+    FeedSnapshot snapshot() override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return {version_, json_, unavailable_};
+    }
+
+    bool wait_for_change(std::uint64_t seen, std::chrono::milliseconds timeout) override {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] { return version_ != seen; });
+    }
+
+    CancelOutcome request_cancel() override {
+        std::string token;
+        bool cancellable = false;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            token = token_;
+            cancellable = cancellable_ && !unavailable_;
+        }
+        if (token.empty()) return {false, "no run token beside the status file; the task cannot be asked to stop"};
+        if (!cancellable) return {false, "the task cannot be stopped now"};
+        if (auto error = write_cancel_request(token)) return {false, *error};
+        return {true, "stop requested"};
+    }
+
+    std::string token() override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return token_;
+    }
+
+    std::string status_file() override { return detail::absolute_path_text(path_); }
+
+    // Looks at the files now instead of at the next poll.
+    void refresh() {
+        std::lock_guard<std::mutex> serial(refresh_mutex_);
+        refresh_status();
+        refresh_token();
+    }
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+    std::filesystem::path token_file() const { return sidecar(".token"); }
+    std::filesystem::path cancel_request_file() const { return sidecar(".cancel"); }
+
+private:
+    struct FileStamp {
+        int error = 0;  // errno of stat, 0 when the file exists
+        dev_t device = 0;
+        ino_t inode = 0;
+        off_t size = 0;
+        std::int64_t mtime_ns = 0;
+
+        bool operator==(const FileStamp& o) const noexcept {
+            return error == o.error && device == o.device && inode == o.inode && size == o.size &&
+                   mtime_ns == o.mtime_ns;
+        }
+        bool operator!=(const FileStamp& o) const noexcept { return !(*this == o); }
+    };
+
+    // Event ids carry the version; starting from the wall clock keeps them increasing across
+    // restarts of the server, so a browser's Last-Event-ID from a previous run never matches.
+    static std::uint64_t first_version() {
+        using namespace std::chrono;
+        return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    }
+
+    static FileStamp stamp_of(const std::filesystem::path& p) noexcept {
+        FileStamp s;
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) {
+            s.error = errno;
+            return s;
+        }
+        s.device = st.st_dev;
+        s.inode = st.st_ino;
+        s.size = st.st_size;
+        s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        return s;
+    }
+
+    std::filesystem::path sidecar(const char* suffix) const {
+        std::filesystem::path p = path_;
+        p += suffix;
+        return p;
+    }
+
+    void poll() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stopping_) {
+            wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_; });
+            if (stopping_) break;
+            lock.unlock();
+            refresh();
+            lock.lock();
+        }
+    }
+
+    // Reads at most max_file_bytes + 1 bytes, so an oversized file is recognised without reading it all.
+    static std::optional<std::string> read_bounded(const std::filesystem::path& p, std::size_t limit, int& error) {
+        const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            error = errno;
+            return std::nullopt;
+        }
+        std::string text;
+        char buffer[16384];
+        while (text.size() <= limit) {
+            const ssize_t n = ::read(fd, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                error = errno;
+                ::close(fd);
+                return std::nullopt;
+            }
+            if (n == 0) break;
+            text.append(buffer, static_cast<std::size_t>(n));
+        }
+        ::close(fd);
+        return text;
+    }
+
+    struct Reading {
+        std::string json;
+        std::optional<std::string> unavailable;
+        bool cancellable = false;
+    };
+
+    Reading read_status() const {
+        int error = 0;
+        const auto text = read_bounded(path_, options_.max_file_bytes, error);
+        if (!text) {
+            if (error == ENOENT) return {{}, std::string("the status file does not exist yet"), false};
+            return {{}, std::string("cannot read the status file: ") + std::strerror(error), false};
+        }
+        if (text->size() > options_.max_file_bytes) {
+            return {{}, "the status file is larger than " + std::to_string(options_.max_file_bytes) + " bytes", false};
+        }
+        if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+            return {{}, std::string("the status file is empty"), false};
+        }
+        nlohmann::json doc;
+        try {
+            doc = nlohmann::json::parse(*text);
+        } catch (const nlohmann::json::parse_error& e) {
+            return {{}, "the status file is not valid JSON: " + parse_error_text(e.what()), false};
+        }
+        if (!doc.is_object()) return {{}, std::string("the status file does not hold a JSON object"), false};
+        const auto cancellable = doc.find("cancellable");
+        const bool can_cancel = cancellable != doc.end() && cancellable->is_boolean() && cancellable->get<bool>();
+        return {to_json_text(doc), std::nullopt, can_cancel};
+    }
+
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." → "parse error at ...".
+    static std::string parse_error_text(std::string_view what) {
+        const auto bracket = what.find("] ");
+        return std::string(bracket == std::string_view::npos ? what : what.substr(bracket + 2));
+    }
+
+    void refresh_status() {
+        const FileStamp stamp = stamp_of(path_);
+        if (status_seen_ && stamp == status_stamp_) return;
+        status_seen_ = true;
+        status_stamp_ = stamp;
+        Reading reading = read_status();
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            cancellable_ = reading.cancellable;
+            if (reading.json == json_ && reading.unavailable == unavailable_) return;
+            json_ = std::move(reading.json);
+            unavailable_ = std::move(reading.unavailable);
+            ++version_;
+        }
+        changed_.notify_all();
+    }
+
+    void refresh_token() {
+        const FileStamp stamp = stamp_of(token_file());
+        if (token_seen_ && stamp == token_stamp_) return;
+        token_seen_ = true;
+        token_stamp_ = stamp;
+        int error = 0;
+        std::string token;
+        if (const auto text = read_bounded(token_file(), 1024, error)) {
+            token = text->substr(0, text->find_first_of("\r\n"));
+            if (!detail::is_hex_token(token)) token.clear();
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        token_ = std::move(token);
+    }
+
+    // The writer takes the request from `<status file>.cancel`; it must appear whole (temp file +
+    // rename) and only its owner may read it, since it holds the token.
+    std::optional<std::string> write_cancel_request(const std::string& token) const {
+        const std::filesystem::path target = cancel_request_file();
+        std::string temp = (target.parent_path() / (detail::temp_prefix(target) + "XXXXXX")).string();
+        const int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // mode 0600
+        if (fd < 0) return detail::errno_text("cannot create a stop request in", target.parent_path(), errno);
+        const bool written = detail::write_all(fd, token + "\n");
+        const int write_error = errno;
+        if (::close(fd) != 0 || !written) {
+            ::unlink(temp.c_str());
+            return detail::errno_text("cannot write", temp, written ? errno : write_error);
+        }
+        if (::rename(temp.c_str(), target.c_str()) != 0) {
+            const int err = errno;
+            ::unlink(temp.c_str());
+            return detail::errno_text("cannot create", target, err);
+        }
+        return std::nullopt;
+    }
+
+    const std::filesystem::path path_;
+    const FileFeedOptions options_;
+
+    std::mutex refresh_mutex_;  // one refresh at a time; guards the stamps below
+    bool status_seen_ = false;
+    FileStamp status_stamp_;
+    bool token_seen_ = false;
+    FileStamp token_stamp_;
+
+    std::mutex mutex_;  // guards everything below
+    std::condition_variable changed_;
+    std::condition_variable wake_;
+    std::uint64_t version_;
+    std::string json_;
+    std::optional<std::string> unavailable_;
+    bool cancellable_ = false;
+    std::string token_;
+    bool stopping_ = false;
+
+    std::thread poller_;  // last: it uses the members above
+};
+
+// What a request did, for an access log. `peer` is the TCP peer, never a header.
+struct AccessLogEntry {
+    std::string peer;
+    int peer_port = -1;
+    std::string method;
+    std::string path;
+    int status = 0;
+};
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";  // a non-loopback address prints a warning
+    int port = 8765;                 // 0: any free port
+    bool try_next_ports = true;      // port taken: try the next 20
+    // Host header values accepted besides 127.0.0.1:PORT, localhost:PORT and [::1]:PORT (and the
+    // bound address); each is accepted as given and with ":PORT" appended.
+    std::vector<std::string> extra_allowed_hosts;
+    std::size_t max_streams = 64;      // live event streams; more get 503 and poll instead
+    std::size_t worker_threads = 96;   // raised to max_streams + 16 when lower
+    std::size_t max_body_bytes = 4096;
+    std::chrono::milliseconds keep_alive_timeout{1000};  // an idle connection holds a worker this long
+    std::size_t keep_alive_max_requests = 20;
+    std::chrono::milliseconds read_timeout{2000};      // per read
+    std::chrono::milliseconds write_timeout{2000};     // per write
+    std::chrono::milliseconds request_timeout{5000};   // a request's head and body must arrive within
+    std::chrono::milliseconds stream_heartbeat{1000};  // keep-alive comment on a quiet event stream
+    std::function<std::chrono::system_clock::time_point()> clock;  // for the status age; default now
+    // Called after each response, on the worker thread that served it (so concurrently).
+    std::function<void(const AccessLogEntry&)> access_log;
+};
+
+namespace detail {
+
+inline std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+inline bool is_wildcard_host(std::string_view host) noexcept {
+    return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+inline bool is_loopback_host(std::string_view host) {
+    if (host == "localhost") return true;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    const std::string text(host);
+    in_addr v4{};
+    if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6{};
+    return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// An IPv6 address in brackets, as in a URL or a Host header; anything else unchanged.
+inline std::string bracketed(std::string_view host) {
+    const bool ipv6 = host.find(':') != std::string_view::npos && host.front() != '[';
+    return ipv6 ? "[" + std::string(host) + "]" : std::string(host);
+}
+
+inline std::string host_with_port(std::string_view host, int port) {
+    return bracketed(host) + ":" + std::to_string(port);
+}
+
+// Feeds promise one line, but a line break in an SSE `data:` field would end the event early, so
+// any document that has one is compacted here rather than trusted.
+inline std::string one_line_json(std::string json) {
+    if (json.find_first_of("\r\n") == std::string::npos) return json;
+    const auto doc = nlohmann::json::parse(json, nullptr, false);
+    return doc.is_discarded() ? to_json_text(nlohmann::json(json)) : to_json_text(doc);
+}
+
+inline std::optional<std::uint64_t> parse_decimal(std::string_view text) noexcept {
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+inline std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(const std::string& text) {
+    std::tm tm{};
+    char zone = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                    &tm.tm_min, &tm.tm_sec, &zone) != 7 ||
+        zone != 'Z') {
+        return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const std::time_t t = ::timegm(&tm);
+    if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(t);
+}
+
+inline std::string error_body(std::string_view message) {
+    return to_json_text(nlohmann::json{{"error", std::string(message)}});
+}
+
+inline std::string unavailable_body(const std::string& why, const std::string& status_file) {
+    return to_json_text(nlohmann::json{{"error", why}, {"status_file", status_file}});
+}
+
+inline std::string render_page(std::string_view token) {
+    static constexpr std::string_view placeholder = "__AZOPS_TOKEN__";
+    std::string page(dashboard_html);
+    const auto at = page.find(placeholder);
+    if (at != std::string::npos) page.replace(at, placeholder.size(), is_hex_token(token) ? token : std::string_view());
+    return page;
+}
+
+inline std::string sse_event(const FeedSnapshot& snap, const std::string& status_file) {
+    const bool ok = !snap.unavailable;
+    std::string out = "id: " + std::to_string(snap.version) + "\nevent: " + (ok ? "status" : "unavailable") +
+                      "\ndata: " + (ok ? one_line_json(snap.json) : unavailable_body(*snap.unavailable, status_file));
+    out += "\n\n";
+    return out;
+}
+
+// Prometheus text exposition 0.0.4: label values escape backslash, double quote and newline.
+inline std::string prometheus_label_value(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (const char c : value) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+inline std::string prometheus_number(double v) {
+    char buf[64];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+}
+
+class MetricsText {
+public:
+    void family(const char* name, const char* help) {
+        text_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    }
+    void sample(const char* name, const std::string& labels, double value) {
+        text_ += name;
+        if (!labels.empty()) text_ += "{" + labels + "}";
+        text_ += " " + prometheus_number(value) + "\n";
+    }
+    void gauge(const char* name, const char* help, const std::string& labels, std::optional<double> value) {
+        family(name, help);
+        if (value) sample(name, labels, *value);
+    }
+    std::string take() { return std::move(text_); }
+
+private:
+    std::string text_;
+};
+
+inline std::optional<double> status_number(const nlohmann::json& doc, const char* key) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || !it->is_number()) return std::nullopt;
+    return it->get<double>();
+}
+
+inline std::string status_text(const nlohmann::json& doc, const char* key) {
+    const auto it = doc.find(key);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+inline std::string render_metrics(const FeedSnapshot& snap, std::size_t sse_clients,
+                                  std::chrono::system_clock::time_point now) {
+    MetricsText m;
+    m.gauge("azops_sse_clients", "Live Server-Sent Events streams of this server.", {},
+            static_cast<double>(sse_clients));
+    const nlohmann::json doc =
+        snap.unavailable ? nlohmann::json() : nlohmann::json::parse(snap.json, nullptr, false);
+    const bool available = doc.is_object();
+    m.gauge("azops_status_available", "1 when a valid status is available, 0 when it is missing or unreadable.", {},
+            available ? 1.0 : 0.0);
+    if (!available) return m.take();
+
+    const std::string labels = "task=\"" + prometheus_label_value(status_text(doc, "task")) + "\",operation=\"" +
+                               prometheus_label_value(status_text(doc, "operation")) + "\",vm_size=\"" +
+                               prometheus_label_value(status_text(doc, "vm_size")) + "\"";
+    const auto progress = status_number(doc, "progress_pct");
+    m.gauge("azops_progress_ratio", "Progress of the whole task, 0 to 1.", labels,
+            progress ? std::optional<double>(*progress / 100.0) : std::nullopt);
+    m.gauge("azops_eta_seconds", "Estimated time left, in seconds.", labels, status_number(doc, "eta_seconds"));
+    m.gauge("azops_cost_usd", "Compute cost accrued so far, in US dollars.", labels, status_number(doc, "cost_usd"));
+    m.gauge("azops_projected_cost_usd", "Cost so far plus the cost of the time left, in US dollars.", labels,
+            status_number(doc, "projected_cost_usd"));
+    m.gauge("azops_hourly_rate_usd", "Hourly compute rate in force, in US dollars.", labels,
+            status_number(doc, "hourly_rate_usd"));
+    m.gauge("azops_elapsed_seconds", "Time since the task started, in seconds.", labels,
+            status_number(doc, "elapsed_seconds"));
+    m.gauge("azops_step", "Current step within the operation (0 when unknown).", labels, status_number(doc, "step"));
+    m.gauge("azops_total_steps", "Steps of the operation (0 when unknown).", labels, status_number(doc, "total_steps"));
+
+    const std::string state = status_text(doc, "state");
+    m.family("azops_state", "1 for the task's current state, 0 for the others.");
+    bool known = false;
+    for (const char* s : {"idle", "running", "succeeded", "failed", "cancelled"}) {
+        known = known || state == s;
+        m.sample("azops_state", labels + ",state=\"" + s + "\"", state == s ? 1.0 : 0.0);
+    }
+    if (!known && !state.empty()) m.sample("azops_state", labels + ",state=\"" + prometheus_label_value(state) + "\"", 1.0);
+
+    m.gauge("azops_stalled_seconds", "How long the task has been stuck (0 when it is not).", labels,
+            status_number(doc, "stalled_seconds").value_or(0.0));
+    const auto updated = parse_iso8601_utc(status_text(doc, "updated_at"));
+    m.gauge("azops_status_age_seconds", "Seconds since the status was last updated.", labels,
+            updated ? std::optional<double>(std::chrono::duration<double>(now - *updated).count()) : std::nullopt);
+    return m.take();
+}
+
+inline bool wait_for_fd(int fd, short events, int timeout_ms) noexcept {
+    pollfd p{fd, events, 0};
+    for (;;) {
+        const int n = ::poll(&p, 1, std::max(0, timeout_ms));
+        if (n < 0 && errno == EINTR) continue;
+        return n > 0;
+    }
+}
+
+inline void peer_text(const sockaddr_storage& addr, std::string& ip, int& port) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (addr.ss_family == AF_INET) {
+        const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+        ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+        port = ntohs(a.sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+        const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+        ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+        port = ntohs(a.sin6_port);
+    }
+    ip = buf;
+}
+
+// The stream a connection's requests are read from: buffered reads, each bounded by the read
+// timeout and all of one request by its deadline (one byte every few seconds never holds a worker
+// for long), writes bounded by the write timeout and never raising SIGPIPE.
+class ConnectionStream final : public httplib::Stream {
+public:
+    ConnectionStream(int fd, std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout)
+        : fd_(fd), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
+
+    void set_request_deadline(std::chrono::steady_clock::time_point deadline) noexcept { deadline_ = deadline; }
+    bool has_buffered_input() const noexcept { return begin_ < end_; }
+
+    bool is_readable() const override {
+        return has_buffered_input() || wait_for_fd(fd_, POLLIN, read_budget_ms());
+    }
+    bool is_writable() const override {
+        return wait_for_fd(fd_, POLLOUT, static_cast<int>(write_timeout_.count()));
+    }
+
+    ssize_t read(char* ptr, size_t size) override {
+        if (!has_buffered_input()) {
+            const ssize_t n = fill();
+            if (n <= 0) return n;
+        }
+        const std::size_t count = std::min(size, end_ - begin_);
+        std::memcpy(ptr, buffer_ + begin_, count);
+        begin_ += count;
+        return static_cast<ssize_t>(count);
+    }
+
+    ssize_t write(const char* ptr, size_t size) override {
+        if (!is_writable()) return -1;
+        for (;;) {
+            const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            return n;
+        }
+    }
+
+    void get_remote_ip_and_port(std::string& ip, int& port) const override {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) peer_text(addr, ip, port);
+    }
+    void get_local_ip_and_port(std::string& ip, int& port) const override {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) peer_text(addr, ip, port);
+    }
+    socket_t socket() const override { return fd_; }
+
+private:
+    int read_budget_ms() const noexcept {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+        return static_cast<int>(std::max<std::int64_t>(0, std::min(left, read_timeout_).count()));
+    }
+
+    ssize_t fill() {
+        if (read_budget_ms() <= 0 || !wait_for_fd(fd_, POLLIN, read_budget_ms())) return -1;
+        for (;;) {
+            const ssize_t n = ::recv(fd_, buffer_, sizeof buffer_, 0);
+            if (n < 0 && errno == EINTR) continue;
+            begin_ = 0;
+            end_ = n > 0 ? static_cast<std::size_t>(n) : 0;
+            return n;
+        }
+    }
+
+    const int fd_;
+    const std::chrono::milliseconds read_timeout_;
+    const std::chrono::milliseconds write_timeout_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    char buffer_[4096];
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+};
+
+struct ConnectionLimits {
+    std::chrono::milliseconds read_timeout;
+    std::chrono::milliseconds write_timeout;
+    std::chrono::milliseconds request_timeout;
+    std::chrono::milliseconds keep_alive_timeout;
+    std::size_t keep_alive_max_requests;
+};
+
+// cpp-httplib 0.11.4's Server with its per-connection loop replaced (the virtual
+// process_and_close_socket), so that: every open connection is known and stop() can shut them all
+// down at once instead of waiting for each keep-alive or slow client; a request must arrive whole
+// within its deadline; accepted sockets are close-on-exec and unbuffered (TCP_NODELAY); and a
+// handler can have its connection closed after a refused request whose body was never read.
+class HardenedHttpServer final : public httplib::Server {
+public:
+    explicit HardenedHttpServer(ConnectionLimits limits) : limits_(limits) {}
+
+    // From a handler: the connection of this worker ends after the current response.
+    void close_current_connection() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = connections_.find(std::this_thread::get_id());
+        if (it != connections_.end()) it->second.close_after_response = true;
+    }
+
+    // Wakes every worker blocked on a client; connections accepted later are closed at once.
+    void shut_down_connections() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        shutting_down_ = true;
+        for (const auto& entry : connections_) ::shutdown(entry.second.fd, SHUT_RDWR);
+    }
+
+    // 0.11.4 listens with a backlog of 5, which a burst of browser connections overflows.
+    void widen_backlog(int backlog) noexcept {
+        const socket_t sock = svr_sock_;
+        if (sock != INVALID_SOCKET) ::listen(sock, backlog);
+    }
+
+private:
+    struct Connection {
+        int fd = -1;
+        bool close_after_response = false;
+    };
+
+    bool process_and_close_socket(socket_t sock) override {
+        const bool admitted = enter(sock);
+        bool ok = false;
+        if (admitted) {
+            ok = serve_connection(sock);
+            leave();
+        }
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return ok;
+    }
+
+    bool enter(int sock) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shutting_down_) return false;
+        connections_[std::this_thread::get_id()] = Connection{sock, false};
+        return true;
+    }
+
+    void leave() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        connections_.erase(std::this_thread::get_id());
+    }
+
+    bool should_close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = connections_.find(std::this_thread::get_id());
+        return shutting_down_ || it == connections_.end() || it->second.close_after_response;
+    }
+
+    bool serve_connection(int sock) {
+        ::fcntl(sock, F_SETFD, FD_CLOEXEC);
+        const int on = 1;
+        ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        ConnectionStream stream(sock, limits_.read_timeout, limits_.write_timeout);
+        bool ok = true;
+        for (std::size_t left = limits_.keep_alive_max_requests; left > 0; --left) {
+            if (!stream.has_buffered_input() &&
+                !wait_for_fd(sock, POLLIN, static_cast<int>(limits_.keep_alive_timeout.count()))) {
+                break;
+            }
+            if (should_close()) break;
+            stream.set_request_deadline(std::chrono::steady_clock::now() + limits_.request_timeout);
+            bool client_closed = false;
+            try {
+                ok = process_request(stream, left == 1, client_closed, nullptr);
+            } catch (...) {  // an exception from a streaming provider must not end the process
+                ok = false;
+            }
+            if (!ok || client_closed || should_close()) break;
+        }
+        return ok;
+    }
+
+    const ConnectionLimits limits_;
+    std::mutex mutex_;
+    std::unordered_map<std::thread::id, Connection> connections_;
+    bool shutting_down_ = false;
+};
+
+// Every Host-header spelling of the bound address that this machine answers to, for a server bound
+// to all interfaces: its interface addresses and its host name.
+inline std::vector<std::string> local_host_names() {
+    std::vector<std::string> names;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) == 0) {
+        for (const ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
+            if (it->ifa_addr == nullptr) continue;
+            sockaddr_storage addr{};
+            const int family = it->ifa_addr->sa_family;
+            if (family != AF_INET && family != AF_INET6) continue;
+            std::memcpy(&addr, it->ifa_addr, family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+            std::string ip;
+            int unused_port = 0;
+            peer_text(addr, ip, unused_port);
+            if (!ip.empty()) names.push_back(ip);
+        }
+        ::freeifaddrs(list);
+    }
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') names.emplace_back(host);
+    return names;
+}
+
+}  // namespace detail
+
+class StatusServer {
+public:
+    explicit StatusServer(std::shared_ptr<StatusFeed> feed, ServerOptions options = {})
+        : feed_(std::move(feed)), options_(std::move(options)) {
+        if (!feed_) throw std::invalid_argument("StatusServer needs a status feed");
+        if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+        status_file_ = feed_->status_file();
+        http_ = std::make_unique<detail::HardenedHttpServer>(detail::ConnectionLimits{
+            options_.read_timeout, options_.write_timeout, options_.request_timeout, options_.keep_alive_timeout,
+            std::max<std::size_t>(1, options_.keep_alive_max_requests)});
+        harden();
+        add_routes();
+    }
+
+    ~StatusServer() { stop(); }
+
+    StatusServer(const StatusServer&) = delete;
+    StatusServer& operator=(const StatusServer&) = delete;
+
+    // Binds, starts serving on a thread of its own and returns the port.
+    int start() {
+        std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+        if (started_) throw std::logic_error("StatusServer::start() was called twice");
+        const int port = bind();
+        http_->widen_backlog(128);
+        port_ = port;
+        build_allow_lists();
+        if (!detail::is_loopback_host(options_.host)) warn_exposed();
+        started_ = true;
+        listener_ = std::thread([this] { http_->listen_after_bind(); });
+        // stop() is a no-op until the listening loop has begun; make sure it has.
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!http_->is_running() && std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return port;
+    }
+
+    // Ends every stream and connection and returns once the workers are gone (well under a second).
+    void stop() {
+        std::lock_guard<std::mutex> lock(lifecycle_mutex_);
+        if (!started_ || stopped_) return;
+        stopped_ = true;
+        stopping_ = true;
+        http_->stop();
+        http_->shut_down_connections();
+        listener_.join();
+    }
+
+    int port() const noexcept { return port_; }
+
+    // http://127.0.0.1:PORT/ (the address a browser on this machine should open); "" before start().
+    std::string url() const {
+        if (port_ <= 0) return {};
+        const std::string& h = options_.host;
+        const std::string shown = h == "::" || h == "[::]" ? "::1" : detail::is_wildcard_host(h) ? "127.0.0.1" : h;
+        return "http://" + detail::host_with_port(shown, port_) + "/";
+    }
+
+    std::size_t live_streams() const noexcept { return streams_.load(); }
+
+private:
+    using HandlerResponse = httplib::Server::HandlerResponse;
+
+    void harden() {
+        const std::size_t workers = std::max(options_.worker_threads, options_.max_streams + 16);
+        http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+        // 0.11.4 sets SO_REUSEPORT, which lets another process bind the same port and take half of
+        // the connections (Stop requests included); SO_REUSEADDR alone keeps the port ours.
+        http_->set_socket_options([](socket_t sock) {
+            const int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+            ::fcntl(sock, F_SETFD, FD_CLOEXEC);
+        });
+        const auto whole_seconds = [](std::chrono::milliseconds d) {
+            return static_cast<time_t>(std::max<std::int64_t>(1, (d.count() + 999) / 1000));
+        };
+        http_->set_keep_alive_timeout(whole_seconds(options_.keep_alive_timeout));
+        http_->set_keep_alive_max_count(std::max<std::size_t>(1, options_.keep_alive_max_requests));
+        http_->set_read_timeout(options_.read_timeout);
+        http_->set_write_timeout(options_.write_timeout);
+        http_->set_payload_max_length(options_.max_body_bytes);
+        http_->set_default_headers({
+            {"X-Content-Type-Options", "nosniff"},
+            {"Content-Security-Policy",
+             "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
+            {"Referrer-Policy", "no-referrer"},
+        });
+        // Without it, 0.11.4 puts the exception's text in an EXCEPTION_WHAT response header.
+        http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+            res.status = 500;
+            res.set_content(detail::error_body("internal error"), "application/json");
+        });
+        http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+            if (!res.body.empty() || res.is_chunked_content_provider_) return HandlerResponse::Unhandled;
+            res.set_content(detail::error_body(res.status == 404   ? "not found"
+                                               : res.status == 405 ? "method not allowed"
+                                                                   : "request refused"),
+                            "application/json");
+            return HandlerResponse::Handled;
+        }));
+        http_->set_pre_routing_handler(
+            [this](const httplib::Request& req, httplib::Response& res) { return screen(req, res); });
+        http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+            // cpp-httplib answers a malformed request (an over-long line, say) itself and would then
+            // read its leftover bytes as the next request: an error answer ends the connection.
+            if (res.status >= 400) http_->close_current_connection();
+            if (options_.access_log) {
+                options_.access_log(AccessLogEntry{req.remote_addr, req.remote_port, req.method, req.path, res.status});
+            }
+        });
+    }
+
+    void add_routes() {
+        const auto page = [this](const httplib::Request&, httplib::Response& res) { serve_page(res); };
+        http_->Get("/", page);
+        http_->Get("/azure_ops\\.html", page);
+        http_->Get("/api/azure-ops-status", [this](const httplib::Request&, httplib::Response& res) { serve_status(res); });
+        http_->Get("/api/azure-ops-events",
+                   [this](const httplib::Request& req, httplib::Response& res) { serve_events(req, res); });
+        http_->Post("/api/azure-ops/cancel",
+                    [this](const httplib::Request& req, httplib::Response& res) { serve_cancel(req, res); });
+        http_->Get("/api/azure-ops/cancel", [](const httplib::Request&, httplib::Response& res) {
+            res.status = 405;
+            res.set_header("Allow", "POST");
+        });
+        http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { serve_metrics(res); });
+        http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+            res.set_header("Cache-Control", "no-store");
+            res.set_content("ok", "text/plain; charset=utf-8");
+        });
+    }
+
+    int bind() {
+        const int first = options_.port;
+        if (first < 0 || first > 65535) throw std::runtime_error("invalid port " + std::to_string(first));
+        if (first == 0) {
+            const int port = http_->bind_to_any_port(options_.host);
+            if (port > 0) return port;
+        } else {
+            const int last = options_.try_next_ports ? std::min(first + 20, 65535) : first;
+            for (int port = first; port <= last; ++port) {
+                if (http_->bind_to_port(options_.host, port)) return port;
+            }
+        }
+        const std::string where = options_.host + " port " + std::to_string(first);
+        throw std::runtime_error(
+            "cannot listen on " + where +
+            (first != 0 && options_.try_next_ports ? " or the 20 ports after it" : std::string()) +
+            ": the port is in use, or the address is not one of this machine's; choose another --port "
+            "(0 picks any free port)");
+    }
+
+    void build_allow_lists() {
+        std::vector<std::string> names = {"127.0.0.1", "localhost", "::1"};
+        if (!detail::is_wildcard_host(options_.host)) {
+            names.push_back(options_.host);
+        } else {
+            for (auto& n : detail::local_host_names()) names.push_back(std::move(n));
+        }
+        for (const auto& name : names) {
+            add_allowed_host(detail::host_with_port(name, port_), true);
+            if (port_ == 80) add_allowed_host(detail::bracketed(name), true);  // browsers omit the default port
+        }
+        for (const auto& extra : options_.extra_allowed_hosts) {
+            add_allowed_host(extra, false);
+            add_allowed_host(extra + ":" + std::to_string(port_), true);
+        }
+    }
+
+    void add_allowed_host(const std::string& host, bool as_origin) {
+        allowed_hosts_.push_back(detail::ascii_lower(host));
+        if (as_origin) allowed_origins_.push_back("http://" + detail::ascii_lower(host));
+    }
+
+    void warn_exposed() const {
+        std::cerr << "azops: warning: the status server listens on " << options_.host << ":" << port_
+                  << ", which other machines may reach; anyone who can connect sees the status (Stop still "
+                     "needs the run token)\n";
+    }
+
+    static bool listed(const std::vector<std::string>& list, const std::string& value) {
+        const std::string lowered = detail::ascii_lower(value);
+        return std::find(list.begin(), list.end(), lowered) != list.end();
+    }
+
+    // The one value of a header that must appear at most once; nullopt when absent or repeated.
+    // Read from the header map itself: get_header_value() returns a C string, which would cut a
+    // percent-decoded "%00" and everything after it.
+    static std::optional<std::string> single_header(const httplib::Request& req, const char* name) {
+        const auto range = req.headers.equal_range(name);
+        if (range.first == range.second || std::next(range.first) != range.second) return std::nullopt;
+        return range.first->second;
+    }
+
+    // The body, if any, is never read; the error status also ends the connection (see the logger).
+    static HandlerResponse refuse(httplib::Response& res, int status, std::string_view message) {
+        res.status = status;
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(detail::error_body(message), "application/json");
+        return HandlerResponse::Handled;
+    }
+
+    // Runs before any body is read. Refuses what this server never needs and what cpp-httplib 0.11.4
+    // cannot bound: chunked bodies and compressed bodies ignore the payload limit.
+    HandlerResponse screen(const httplib::Request& req, httplib::Response& res) {
+        const auto host = single_header(req, "Host");
+        if (!host || !listed(allowed_hosts_, *host)) {
+            return refuse(res, 403, "this server answers only to its own address (Host header refused)");
+        }
+        if (req.has_header("Transfer-Encoding")) return refuse(res, 400, "chunked request bodies are not accepted");
+        if (req.has_header("Content-Encoding")) return refuse(res, 415, "compressed request bodies are not accepted");
+        if (detail::ascii_lower(req.get_header_value("Content-Type")).find("multipart/") != std::string::npos) {
+            return refuse(res, 415, "multipart request bodies are not accepted");
+        }
+        if (req.has_header("Content-Length")) {
+            const auto text = single_header(req, "Content-Length");
+            const auto length = text ? detail::parse_decimal(*text) : std::nullopt;
+            if (!length) return refuse(res, 400, "invalid or repeated Content-Length");
+            if (*length > options_.max_body_bytes) return refuse(res, 413, "request body too large");
+            if (*length > 0 && req.method != "POST") return refuse(res, 400, "this request takes no body");
+        } else if (req.method == "POST") {
+            // Without a length, 0.11.4 reads a POST body until the client closes the connection.
+            return refuse(res, 411, "Content-Length required");
+        }
+        return HandlerResponse::Unhandled;
+    }
+
+    void serve_page(httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");  // the page carries the run token
+        res.set_content(detail::render_page(feed_->token()), "text/html; charset=utf-8");
+    }
+
+    void serve_status(httplib::Response& res) {
+        const FeedSnapshot snap = feed_->snapshot();
+        res.set_header("Cache-Control", "no-store");
+        if (snap.unavailable) {
+            res.status = 503;
+            res.set_content(detail::unavailable_body(*snap.unavailable, status_file_), "application/json");
+        } else {
+            res.set_content(snap.json, "application/json");
+        }
+    }
+
+    void serve_metrics(httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");
+        res.set_content(detail::render_metrics(feed_->snapshot(), streams_.load(), options_.clock()),
+                        "text/plain; version=0.0.4; charset=utf-8");
+    }
+
+    void serve_cancel(const httplib::Request& req, httplib::Response& res) {
+        res.set_header("Cache-Control", "no-store");
+        const auto answer = [&res](int status, bool ok, std::string_view message) {
+            res.status = status;
+            res.set_content(to_json_text(nlohmann::json{{"ok", ok}, {"message", std::string(message)}}),
+                            "application/json");
+        };
+        if (req.has_header("Origin")) {
+            const auto origin = single_header(req, "Origin");
+            if (!origin || !listed(allowed_origins_, *origin)) return answer(403, false, "cross-origin request refused");
+        }
+        if (req.has_header("Sec-Fetch-Site")) {
+            const auto site = single_header(req, "Sec-Fetch-Site");
+            const std::string value = site ? detail::ascii_lower(*site) : std::string();
+            if (value != "same-origin" && value != "none") {
+                return answer(403, false, "cross-site request refused");
+            }
+        }
+        const auto presented = single_header(req, "X-Azops-Token");
+        if (!presented || presented->empty()) return answer(403, false, "the run token is missing");
+        const std::string expected = feed_->token();
+        if (expected.empty()) return answer(409, false, "this server has no run token: the task cannot be stopped from here");
+        if (!detail::constant_time_equal(*presented, expected)) return answer(403, false, "wrong run token");
+        const CancelOutcome outcome = feed_->request_cancel();
+        answer(outcome.accepted ? 202 : 409, outcome.accepted, outcome.message);
+    }
+
+    struct EventStream {
+        std::optional<std::uint64_t> last_sent;  // Last-Event-ID at first
+        bool greeted = false;
+        std::chrono::steady_clock::time_point next_heartbeat;
+    };
+
+    bool reserve_stream() noexcept {
+        std::size_t live = streams_.load();
+        do {
+            if (live >= options_.max_streams) return false;
+        } while (!streams_.compare_exchange_weak(live, live + 1));
+        return true;
+    }
+
+    void serve_events(const httplib::Request& req, httplib::Response& res) {
+        if (stopping_ || !reserve_stream()) {
+            res.status = 503;
+            res.set_header("Retry-After", "2");
+            res.set_header("Cache-Control", "no-store");
+            res.set_content(detail::error_body("too many live event streams; poll /api/azure-ops-status"),
+                            "application/json");
+            return;
+        }
+        auto stream = std::make_shared<EventStream>();
+        if (const auto last = single_header(req, "Last-Event-ID")) stream->last_sent = detail::parse_decimal(*last);
+        res.set_header("Cache-Control", "no-cache");
+        res.set_header("X-Accel-Buffering", "no");
+        // Exactly text/event-stream: 0.11.4 compresses every other text/* type, and a compressed
+        // event stream stays in the compressor's buffer instead of reaching the browser.
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, stream](std::size_t, httplib::DataSink& sink) { return pump_events(*stream, sink); },
+            [this](bool) { streams_.fetch_sub(1); });
+    }
+
+    // Called by cpp-httplib in a loop until it returns false. Each call blocks until it has
+    // something to write (an event, or a heartbeat once a second) and always writes: 0.11.4 spins on
+    // a provider that returns without writing, and only a failed write reveals a client that left.
+    bool pump_events(EventStream& stream, httplib::DataSink& sink) {
+        using Clock = std::chrono::steady_clock;
+        try {
+            std::string out;
+            if (!stream.greeted) {
+                stream.greeted = true;
+                out = "retry: 2000\n\n";
+            }
+            for (;;) {
+                if (stopping_) return false;
+                const FeedSnapshot snap = feed_->snapshot();
+                if (stream.last_sent != snap.version) {
+                    out += detail::sse_event(snap, status_file_);
+                    stream.last_sent = snap.version;
+                    break;
+                }
+                if (!out.empty()) break;
+                const auto now = Clock::now();
+                if (now >= stream.next_heartbeat) {
+                    out = ": keep-alive\n\n";
+                    break;
+                }
+                const auto slice = std::min<Clock::duration>(std::chrono::milliseconds(200), stream.next_heartbeat - now);
+                feed_->wait_for_change(snap.version, std::chrono::duration_cast<std::chrono::milliseconds>(slice) +
+                                                         std::chrono::milliseconds(1));
+            }
+            stream.next_heartbeat = Clock::now() + options_.stream_heartbeat;
+            return sink.write(out.data(), out.size());
+        } catch (...) {
+            return false;
+        }
+    }
+
+    const std::shared_ptr<StatusFeed> feed_;
+    ServerOptions options_;
+    std::string status_file_;
+    std::unique_ptr<detail::HardenedHttpServer> http_;
+    std::vector<std::string> allowed_hosts_;    // lower case; written once before the listener starts
+    std::vector<std::string> allowed_origins_;  // lower case
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> streams_{0};
+    int port_ = -1;
+
+    std::mutex lifecycle_mutex_;
+    bool started_ = false;
+    bool stopped_ = false;
+    std::thread listener_;
+};
+
+}  // namespace azops
+// #include <azops/server.hpp> — end
+#endif
 // #include <azops/azops.hpp> — end
