@@ -121,3 +121,36 @@ TEST_CASE("azops run: an unwritable status folder is a clear error") {
     CHECK(r.status.code == 125);
     CHECK(r.output.find("azops: ") != std::string::npos);
 }
+
+TEST_CASE("azops run: a failed docker build inside a command that exits 0 ends failed with the builder's error") {
+    ScratchDir dir;
+    const auto status_file = dir / "s.json";
+    const auto r = azops_cli({"run", "--no-serve", "--status-file", status_file.string(), "--", "cat",
+                              std::string(AZOPS_TEST_DATA_DIR) + "/docker/buildkit_failed.log"});
+    CHECK(r.status.code == 0);  // cat's own exit code
+    const auto s = status_at(status_file);
+    CHECK(s.state == "failed");
+    CHECK(s.operation == "docker_build");
+    CHECK(s.step == 4);
+    CHECK(s.total_steps == 12);
+    REQUIRE(s.error.has_value());
+    CHECK(s.error->rfind("failed to solve: process \"/bin/sh -c python3", 0) == 0);
+}
+
+TEST_CASE("azops parse docker|boot|waa: a file, standard input, and a file that cannot be read") {
+    const std::string data = AZOPS_TEST_DATA_DIR;
+    auto r = azops_cli({"parse", "docker", data + "/docker/buildkit_waa.log"});
+    CHECK(r.status.code == 0);
+    CHECK(r.output.find("\"outcome\":\"succeeded\"") != std::string::npos);
+    r = azops_cli({"parse", "docker", data + "/docker/legacy_failed.log"});
+    CHECK(r.status.code == 1);
+    r = azops_cli({"parse", "boot", data + "/boot/no_free_space.log"});
+    CHECK(r.status.code == 1);
+    r = azops_cli({"parse", "waa", data + "/waa/small_run.log"});
+    CHECK(r.status.code == 0);
+    r = azops_cli({"parse", "docker", "/nonexistent/build.log"});
+    CHECK(r.status.code == 2);
+    CHECK(r.output.find("azops: cannot open /nonexistent/build.log") != std::string::npos);
+    r = azops_cli({"parse", "docker", "-"});  // stdin is /dev/null: an empty log
+    CHECK(r.status.code == 0);
+}

@@ -200,7 +200,7 @@ TEST_CASE("parse_instance_view: entries of the wrong type are skipped, not throw
     CHECK_FALSE(status.name.has_value());
 }
 
-TEST_CASE("parse_vm_show: each recorded power state; the public IP only while allocated") {
+TEST_CASE("parse_vm_show: each recorded power state — the public IP only while allocated") {
     const std::vector<std::pair<std::string, bool>> states = {
         {"running", true}, {"starting", true}, {"stopped", true}, {"deallocating", false}, {"deallocated", false}};
     for (const auto& entry : states) {
@@ -217,7 +217,7 @@ TEST_CASE("parse_vm_show: each recorded power state; the public IP only while al
     }
 }
 
-TEST_CASE("parse_vm_show: several public IPs give the first; a null powerState is unknown") {
+TEST_CASE("parse_vm_show: several public IPs give the first — a null powerState is unknown") {
     const auto status = azops::parse_vm_show(
         R"({"powerState": null, "publicIps": " 203.0.113.47 ,203.0.113.48", "location": "westus2"})");
     CHECK(status.state == "unknown");
@@ -406,7 +406,7 @@ TEST_CASE("AzCli::vm_status: no resource group or no VM name is said before az r
     CHECK_FALSE(std::filesystem::exists(fake.log));
 }
 
-TEST_CASE("AzCli::run: stdout and stderr apart; a failure's message skips az's warnings") {
+TEST_CASE("AzCli::run: stdout and stderr apart — a failure's message skips az's warnings") {
     const auto unknown = fake_az("running").run({"vm", "list"});
     CHECK(unknown.exit_code == 2);
     CHECK(unknown.failure == azops::AzFailure::exited);

@@ -293,7 +293,7 @@ TEST_CASE("boot log: docker logs --timestamps prefixes are skipped") {
     CHECK(p.detail() == "Booting Windows using QEMU v9.2.2...");
 }
 
-TEST_CASE("boot log: the first of several ERROR lines is the error; a new container start clears it") {
+TEST_CASE("boot log: the first of several ERROR lines is the error — a new container start clears it") {
     BootLogParser p;
     p.feed("\xE2\x9D\xAF Starting Windows for Docker v4.35...");
     p.feed("\xE2\x9D\xAF ERROR: KVM acceleration not available (device file /dev/kvm is missing), this will cause a "

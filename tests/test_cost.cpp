@@ -247,7 +247,7 @@ TEST_CASE("later sources win: saved prices over the built-in table, then a manua
     CHECK(table.quote("Standard_D8ds_v5").source == "manual");
 }
 
-TEST_CASE("unknown state is billed as running and flagged; a known state only is not flagged") {
+TEST_CASE("unknown state is billed as running and flagged — a known state only is not flagged") {
     azops::CostModel cost("Standard_D8ds_v5");  // 0.452 $/h
     CHECK(cost.billing_assumed());               // nothing known yet
     cost.set_state(azops::VmState::unknown, 0);
@@ -290,7 +290,7 @@ TEST_CASE("time going back never un-bills, repeated states change nothing, the c
     CHECK(*cost.cost_until(0) == doctest::Approx(0.0));
 }
 
-TEST_CASE("a rate found later applies to the whole timeline; a bad manual rate is unknown, not zero") {
+TEST_CASE("a rate found later applies to the whole timeline — a bad manual rate is unknown, not zero") {
     azops::CostModel cost;
     cost.set_state(azops::VmState::running, 0);
     CHECK_FALSE(cost.cost_until(3600).has_value());

@@ -500,7 +500,7 @@ TEST_CASE("BuildKit: the implicit FROM of an image COPY --from names is a pull, 
     CHECK(p.total_steps() == 21);
 }
 
-TEST_CASE("BuildKit: named stages add their totals; output interleaves; re-printed headers change nothing") {
+TEST_CASE("BuildKit: named stages add their totals — output interleaves — re-printed headers change nothing") {
     DockerStepParser p;
     p.feed("#7 [builder 1/4] FROM docker.io/library/rust:1.79-bookworm");
     CHECK(p.total_steps() == 4);
@@ -660,7 +660,7 @@ TEST_CASE("BuildKit: the error block names the failed step when the log lost its
     CHECK(p.step() == 16);
 }
 
-TEST_CASE("BuildKit: a failure cancels the steps still running; CANCELED ends a vertex") {
+TEST_CASE("BuildKit: a failure cancels the steps still running — CANCELED ends a vertex") {
     DockerStepParser p;
     p.feed("#9 [builder 4/7] RUN go build ./...");
     p.feed("#10 [stage-1 2/3] RUN apt-get install -y ca-certificates");
@@ -698,7 +698,7 @@ TEST_CASE("BuildKit: before any build output only a clear builder error is taken
     CHECK(p.is_docker_build());
 }
 
-TEST_CASE("tty: frames redraw the same steps; each event is reported once") {
+TEST_CASE("tty: frames redraw the same steps — each event is reported once") {
     DockerStepParser p;
     const std::vector<std::string> frame1 = {
         "[+] Building 2.9s (9/10)                                           docker:default",
@@ -823,7 +823,7 @@ TEST_CASE("output that is not a docker build leaves the parser untouched") {
     CHECK(p.outcome() == BuildOutcome::running);
 }
 
-TEST_CASE("bounds: events wait in a bounded queue; steps, stages and vertices are capped") {
+TEST_CASE("bounds: events wait in a bounded queue — steps, stages and vertices are capped") {
     DockerStepParser p;
     for (int stage = 0; stage < 3000; ++stage) {
         p.feed("#" + std::to_string(stage + 1) + " [s" + std::to_string(stage) + " 1/1] RUN true");

@@ -149,7 +149,7 @@ TEST_CASE("no per-step history: the average, then blended with the run's own pac
     CHECK(late.source() == "none");
 }
 
-TEST_CASE("a Dockerfile that gained a step still uses per-step history; one much changed does not") {
+TEST_CASE("a Dockerfile that gained a step still uses per-step history — one much changed does not") {
     const auto history = past_builds();
     azops::EtaEstimator near(&history, "docker_build");
     near.start(0);
@@ -195,7 +195,7 @@ TEST_CASE("edge cases: step 0, total 0, NaN times, time going back") {
     CHECK_FALSE(none.eta_seconds(0).has_value());
 }
 
-TEST_CASE("steps going backwards run again; the estimate stays sane and never negative") {
+TEST_CASE("steps going backwards run again — the estimate stays sane and never negative") {
     const auto history = past_builds();
     azops::EtaEstimator eta(&history, "docker_build");
     eta.start(0);

@@ -94,7 +94,7 @@ TEST_CASE("record_task: one benchmark task at a time under benchmark_per_task") 
     CHECK(task->recent_runs.empty());
 }
 
-TEST_CASE("recent lists are capped; the mean keeps counting") {
+TEST_CASE("recent lists are capped — the mean keeps counting") {
     azops::History h;
     for (int i = 0; i < 150; ++i) h.record_task("benchmark_per_task", i);
     for (int i = 0; i < 30; ++i) h.record("docker_build", {1.0, static_cast<double>(i)});
@@ -224,7 +224,7 @@ TEST_CASE("record_to_file moves a corrupt file aside, byte for byte, and never o
     }
 }
 
-TEST_CASE("an empty file is simply replaced; a file that cannot be read is not overwritten") {
+TEST_CASE("an empty file is simply replaced — a file that cannot be read is not overwritten") {
     ScratchDir dir;
     const auto path = dir / "azure_ops_history.json";
     write_file(path, "");

@@ -235,7 +235,7 @@ TEST_CASE("parse docker: the 1 MB line is one line, cut, and the log after it st
     CHECK(r.summary()["steps"][2]["seconds"] == 20.3);
 }
 
-TEST_CASE("parse docker: the last line needs no newline; CRLF line endings are fine") {
+TEST_CASE("parse docker: the last line needs no newline — CRLF line endings are fine") {
     const ParseRun r = run_text("Step 1/1 : FROM alpine:3.20\r\n ---> 1d34ffeaf190\r\nSuccessfully built 1d34ffeaf190");
     CHECK(r.exit_code == 0);
     CHECK(r.summary()["outcome"] == "succeeded");

@@ -526,7 +526,7 @@ TEST_CASE("the page carries no token when the feed has none or an unsafe one") {
     }
 }
 
-TEST_CASE("the status endpoint answers the feed's JSON, not cached; 503 with the reason when unavailable") {
+TEST_CASE("the status endpoint answers the feed's JSON, not cached — 503 with the reason when unavailable") {
     Served s;
     auto r = get(s.port, "/api/azure-ops-status");
     CHECK(r.status == 200);
@@ -543,7 +543,7 @@ TEST_CASE("the status endpoint answers the feed's JSON, not cached; 503 with the
     CHECK(body["status_file"] == "/srv/ops/benchmark_results/azure_ops_status.json");
 }
 
-TEST_CASE("healthz answers ok; any other path, traversal included, is 404 with the security headers") {
+TEST_CASE("healthz answers ok — any other path, traversal included, is 404 with the security headers") {
     Served s;
     const auto ok = get(s.port, "/healthz");
     CHECK(ok.status == 200);
@@ -955,7 +955,7 @@ TEST_CASE("stop requests: token, origin and fetch-site checks refuse every cross
     CHECK(s.feed->cancel_calls == 0);
 }
 
-TEST_CASE("stop requests: the page's own request is accepted; a task that cannot stop answers 409") {
+TEST_CASE("stop requests: the page's own request is accepted — a task that cannot stop answers 409") {
     Served s;
     const std::string p = std::to_string(s.port);
     const std::string good = "X-Azops-Token: " + kToken + "\r\n";
@@ -1210,7 +1210,7 @@ void write_atomically(const std::filesystem::path& p, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("a missing, empty, truncated or garbage file is unavailable with the reason; a valid one comes back") {
+TEST_CASE("a missing, empty, truncated or garbage file is unavailable with the reason — a valid one comes back") {
     azops_test::ScratchDir dir;
     const auto path = dir / "azure_ops_status.json";
     azops::FileFeed feed(path, manual_polling());
@@ -1257,7 +1257,7 @@ TEST_CASE("a missing, empty, truncated or garbage file is unavailable with the r
     CHECK(*snap.unavailable == "the status file does not exist yet");
 }
 
-TEST_CASE("an unchanged file keeps its version; a pretty-printed one is served as one line") {
+TEST_CASE("an unchanged file keeps its version — a pretty-printed one is served as one line") {
     azops_test::ScratchDir dir;
     const auto path = dir / "azure_ops_status.json";
     write_atomically(path, nlohmann::json::parse(sample_status(2)).dump(4));

@@ -260,3 +260,259 @@ TEST_CASE("Tracker: write problems become the status's notice") {
     REQUIRE(notice.has_value());
     CHECK(notice->find("cannot rename over") != std::string::npos);
 }
+
+// ---- What the tracker reads from output, and its estimates ----
+
+namespace {
+
+void log_file(azops::Tracker& tracker, const std::string& relative, ManualClock* clock = nullptr) {
+    azops::LineSplitter splitter;
+    const std::string text = read_file(std::string(AZOPS_TEST_DATA_DIR) + "/" + relative);
+    REQUIRE_FALSE(text.empty());
+    splitter.feed(text, [&](std::string_view line, std::size_t cut) {
+        if (clock != nullptr) clock->advance(std::chrono::milliseconds(500));
+        tracker.log(line, cut);
+    });
+    splitter.finish([&](std::string_view line, std::size_t cut) { tracker.log(line, cut); });
+}
+
+azops::VmInfo vm_state(const char* state) {
+    azops::VmInfo vm;
+    vm.state = state;
+    return vm;
+}
+
+}  // namespace
+
+TEST_CASE("Tracker: a command's output that is a docker build becomes the docker_build operation") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("build");
+    tracker.operation("command");
+    log_file(tracker, "docker/buildkit_waa.log", &clock);
+    const auto s = tracker.snapshot();
+    CHECK(s.operation == "docker_build");
+    CHECK(s.timeline.back().name == "docker_build");
+    CHECK(s.step == 21);
+    CHECK(s.total_steps == 21);
+    CHECK(s.phase == "build_succeeded");
+    tracker.succeed();
+    CHECK(tracker.snapshot().state == "succeeded");
+}
+
+TEST_CASE("Tracker: a failed docker build fails the task with the builder's own error, even after succeed()") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("build");
+    tracker.operation("docker_build");
+    log_file(tracker, "docker/buildkit_failed.log", &clock);
+    auto s = tracker.snapshot();
+    CHECK(s.step == 4);
+    CHECK(s.total_steps == 12);
+    CHECK(s.detail == R"x(RUN python3 -c "import json; print(json.dumps({'ok': True}))")x");
+    CHECK(s.phase == "build_failed");
+    tracker.succeed();  // the piped command exited 0
+    s = read_status(dir / "azure_ops_status.json");
+    CHECK(s.state == "failed");
+    CHECK(s.error == std::optional<std::string>(
+                         R"x(failed to solve: process "/bin/sh -c python3 -c \"import json; print(json.dumps({'ok': True}))\"" did not complete successfully: exit code: 127)x"));
+}
+
+TEST_CASE("Tracker: the Windows boot log drives the windows_boot operation's phases") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("setup-waa");
+    tracker.operation("windows_boot");
+    log_file(tracker, "boot/first_boot.log", &clock);
+    const auto s = tracker.snapshot();
+    CHECK(s.phase == "windows_started");
+    CHECK(s.step == 7);
+    CHECK(s.total_steps == 7);
+    CHECK(s.progress_pct == 100.0);
+}
+
+TEST_CASE("Tracker: WAA output moves the benchmark: task K of N, ETA from the tasks so far") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("run-waa");
+    tracker.operation("benchmark");
+    log_file(tracker, "waa/small_run.log", &clock);
+    const auto s = tracker.snapshot();
+    CHECK(s.total_steps == 13);
+    CHECK(s.step == 13);
+    CHECK(s.phase == "finished");
+    CHECK(s.progress_pct == 100.0);
+}
+
+TEST_CASE("Tracker: billing follows the VM state, to the cent") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    azops::VmInfo vm = vm_state("running");
+    vm.size = "Standard_D8ds_v5";
+    vm.region = "eastus";
+    tracker.set_vm(vm);
+    tracker.begin("setup-waa");
+    clock.advance(std::chrono::hours(1));        // running: 0.452
+    tracker.set_vm(vm_state("stopped"));         // stopped from inside: still billed
+    clock.advance(std::chrono::minutes(30));     // 0.226
+    tracker.set_vm(vm_state("deallocated"));     // not billed
+    clock.advance(std::chrono::hours(5));
+    tracker.set_vm(vm_state("running"));
+    clock.advance(std::chrono::minutes(15));     // 0.113
+    auto s = tracker.snapshot();
+    CHECK(s.rate_known);
+    REQUIRE(s.hourly_rate_usd.has_value());
+    CHECK(*s.hourly_rate_usd == doctest::Approx(0.452));
+    REQUIRE(s.cost_usd.has_value());
+    CHECK(*s.cost_usd == doctest::Approx(0.791).epsilon(0.0001));
+    CHECK_FALSE(s.billing_assumed);
+    CHECK(s.rate_source.find("built-in table") != std::string::npos);
+}
+
+TEST_CASE("Tracker: an unknown VM state bills the whole task and says it assumed so") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    azops::VmInfo vm;
+    vm.size = "Standard_D4ds_v5";
+    tracker.set_vm(vm);
+    tracker.begin("t");
+    clock.advance(std::chrono::hours(2));
+    const auto s = tracker.snapshot();
+    CHECK(s.billing_assumed);
+    REQUIRE(s.cost_usd.has_value());
+    CHECK(*s.cost_usd == doctest::Approx(0.452));
+}
+
+TEST_CASE("Tracker: an unknown size is 'rate unknown', never $0.00") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    azops::VmInfo vm = vm_state("running");
+    vm.size = "Standard_Z99_vNext";
+    tracker.set_vm(vm);
+    tracker.begin("t");
+    clock.advance(std::chrono::hours(1));
+    const auto s = tracker.snapshot();
+    CHECK_FALSE(s.rate_known);
+    CHECK_FALSE(s.cost_usd.has_value());
+    CHECK_FALSE(s.hourly_rate_usd.has_value());
+    CHECK(s.rate_source.find("no hourly rate for Standard_Z99_vNext") != std::string::npos);
+    const nlohmann::json j = s;
+    CHECK(j.at("cost_usd").is_null());
+}
+
+TEST_CASE("Tracker: the original specification's rates by configuration") {
+    ScratchDir dir;
+    ManualClock clock;
+    auto options = options_for(dir, clock);
+    options.cost.rate_file = std::string(AZOPS_TEST_DATA_DIR) + "/prices/original_spec_rates.json";
+    azops::Tracker tracker(options);
+    azops::VmInfo vm = vm_state("running");
+    vm.size = "Standard_D8ds_v5";
+    tracker.set_vm(vm);
+    tracker.begin("t");
+    clock.advance(std::chrono::minutes(30));
+    const auto s = tracker.snapshot();
+    CHECK(*s.hourly_rate_usd == doctest::Approx(0.844));
+    CHECK(*s.cost_usd == doctest::Approx(0.422));
+}
+
+TEST_CASE("Tracker: a bad rate file is a notice, and the built-in table still prices the VM") {
+    ScratchDir dir;
+    ManualClock clock;
+    auto options = options_for(dir, clock);
+    options.cost.rate_file = std::string(AZOPS_TEST_DATA_DIR) + "/prices/override_truncated.json";
+    azops::Tracker tracker(options);
+    azops::VmInfo vm;
+    vm.size = "Standard_D4ds_v5";
+    tracker.set_vm(vm);
+    const auto s = tracker.snapshot();
+    REQUIRE(s.notice.has_value());
+    CHECK(s.notice->rfind("prices not loaded: ", 0) == 0);
+    CHECK(*s.hourly_rate_usd == doctest::Approx(0.226));
+}
+
+TEST_CASE("Tracker: finished operations are recorded in history, and the next run's ETA uses them") {
+    ScratchDir dir;
+    const auto history = dir / "azure_ops_history.json";
+    const std::vector<std::string> plan = {"vm_create", "docker_install", "docker_build"};
+    const auto run_once = [&](ManualClock& clock, bool check_eta) {
+        auto options = options_for(dir, clock);
+        options.history_file = history;
+        options.planned_operations = plan;
+        azops::Tracker tracker(options);
+        tracker.begin("setup-waa");
+        tracker.operation("vm_create");
+        clock.advance(std::chrono::seconds(100));
+        if (check_eta) {
+            const auto s = tracker.snapshot();
+            REQUIRE(s.eta_seconds.has_value());
+            // 20 s of vm_create's 120 s are left; docker_install (60 s) and the build (21 × 10 s) remain.
+            CHECK(*s.eta_seconds == doctest::Approx(20.0 + 60.0 + 210.0));
+            CHECK(s.eta_source == "history");
+            CHECK(s.progress_pct == doctest::Approx(0.0));
+        }
+        clock.advance(std::chrono::seconds(20));
+        tracker.operation("docker_install");
+        if (check_eta) CHECK(tracker.snapshot().progress_pct == doctest::Approx(100.0 * 120 / 390).epsilon(0.01));
+        clock.advance(std::chrono::seconds(60));
+        tracker.operation("docker_build");
+        for (int step = 1; step <= 21; ++step) {
+            tracker.step(step, 21, "RUN step " + std::to_string(step));
+            clock.advance(std::chrono::seconds(10));
+        }
+        tracker.succeed();
+    };
+    ManualClock first;
+    run_once(first, false);
+    const auto recorded = azops::History::load(history);
+    REQUIRE(recorded.operation("vm_create").has_value());
+    CHECK(*recorded.operation("vm_create")->avg_seconds == doctest::Approx(120.0));
+    CHECK(*recorded.operation("docker_install")->avg_seconds == doctest::Approx(60.0));
+    REQUIRE(recorded.operation("docker_build").has_value());
+    CHECK(recorded.operation("docker_build")->recent_runs.back().step_seconds.size() == 21u);
+    ManualClock second;
+    run_once(second, true);
+    CHECK(azops::History::load(history).operation("vm_create")->samples == 2);
+}
+
+TEST_CASE("Tracker: a failed operation is not recorded in history") {
+    ScratchDir dir;
+    ManualClock clock;
+    auto options = options_for(dir, clock);
+    options.history_file = dir / "h.json";
+    azops::Tracker tracker(options);
+    tracker.begin("t");
+    tracker.operation("vm_create");
+    clock.advance(std::chrono::seconds(30));
+    tracker.fail("quota exceeded");
+    CHECK_FALSE(std::filesystem::exists(dir / "h.json"));
+}
+
+TEST_CASE("Tracker: silence much longer than the step takes sets stalled_seconds and what it cost") {
+    ScratchDir dir;
+    ManualClock clock;
+    auto options = options_for(dir, clock);
+    azops::Tracker tracker(options);
+    azops::VmInfo vm = vm_state("running");
+    vm.size = "Standard_D8ds_v5";
+    tracker.set_vm(vm);
+    tracker.begin("run-waa");
+    tracker.operation("benchmark");
+    tracker.log("[2026-01-28 22:55:15,221 INFO run/262-MainProcess] Left tasks:");
+    tracker.log("notepad: 13");
+    clock.advance(std::chrono::minutes(4));
+    CHECK_FALSE(tracker.snapshot().stalled_seconds.has_value());
+    clock.advance(std::chrono::minutes(56));
+    const auto s = tracker.snapshot();
+    REQUIRE(s.stalled_seconds.has_value());
+    CHECK(*s.stalled_seconds == doctest::Approx(3600.0));
+    REQUIRE(s.stalled_cost_usd.has_value());
+    CHECK(*s.stalled_cost_usd == doctest::Approx(0.452));
+}

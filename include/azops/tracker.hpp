@@ -1,9 +1,11 @@
 // azops/tracker.hpp — azops::Tracker, the one object a program talks to.
 //
-// Owns: the state of one task (operations, phases, steps, log tail, VM, final state), the run token
-// and stop requests, and the StatusWriter that publishes it to the status file. Every change is made
-// in memory under one mutex; the file is written by the writer's thread, never on the thread that
-// calls `log`.
+// Owns: the state of one task (operations, phases, steps, log tail, VM, final state), reading each
+// operation's output with the matching parser, the task's ETA (this operation's estimate plus what
+// history says the planned operations still to come take), its cost by VM state, the history file
+// updates of finished operations, the run token and stop requests, and the StatusWriter that
+// publishes it all to the status file. Every change is made in memory under one mutex; the file is
+// written by the writer's thread, never on the thread that calls `log`.
 // Thread-safety: every member function may be called from any thread.
 // Errors: the constructor throws std::filesystem::filesystem_error when the status folder cannot be
 // created; after that nothing throws into the caller: write failures become the status's `notice`.
@@ -25,6 +27,9 @@
 #include <string_view>
 #include <utility>
 
+#include <azops/cost.hpp>
+#include <azops/detail/operation_run.hpp>
+#include <azops/history.hpp>
 #include <azops/log_tail.hpp>
 #include <azops/status.hpp>
 #include <azops/status_writer.hpp>
@@ -33,8 +38,24 @@ namespace azops {
 
 using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
+// Where hourly rates come from, besides the built-in table. Errors in these files become the
+// status's notice (the rate then stays as the table has it), never an exception.
+struct CostOptions {
+    std::string os = "linux";                       // the VM's OS: linux or windows
+    std::vector<std::filesystem::path> price_pages;  // saved Azure Retail Prices API responses
+    std::optional<std::filesystem::path> rate_file;  // {"rates": [{"vm_size": ..., "usd_per_hour": ...}]}
+    std::optional<double> rate_override;             // one rate for whatever size, $/h
+};
+
 struct TrackerOptions {
     std::filesystem::path status_file = "benchmark_results/azure_ops_status.json";
+    // Read at construction for ETAs; every operation that ends well records its durations there
+    // under its own name (benchmark tasks under "benchmark_per_task"). None: no history.
+    std::optional<std::filesystem::path> history_file;
+    // The task's operations in order: those not started yet add their history average to the ETA
+    // and weigh the task's progress.
+    std::vector<std::string> planned_operations;
+    CostOptions cost;
     WallClock clock;                                // defaults to std::chrono::system_clock::now
     std::size_t log_lines = 50;                     // lines kept in `log_tail`
     std::chrono::milliseconds min_write_interval{100};
@@ -97,9 +118,12 @@ public:
           tail_(options_.log_lines),
           token_(detail::random_token()) {
         if (!options_.clock) options_.clock = [] { return Clock::now(); };
+        epoch_ = options_.clock();
         status_.status_file = absolute_path(options_.status_file);
-        status_.started_at = iso8601_utc(options_.clock());
+        status_.started_at = iso8601_utc(epoch_);
         status_.state = "idle";
+        load_history();
+        load_rates();
         writer_ = std::make_unique<StatusWriter>(
             StatusWriterOptions{options_.status_file, options_.min_write_interval, options_.heartbeat,
                                 options_.stop_request_poll},
@@ -136,18 +160,22 @@ public:
             status_.progress_pct = 0.0;
             status_.step = status_.total_steps = 0;
             status_.cancellable = static_cast<bool>(cancel_handler_);
+            run_.reset();
+            if (!vm_state_known_) cost_.set_state(VmState::unknown, seconds_at(now));
         }
         write_token_file();
         writer_->set_heartbeat(true);
         changed();
     }
 
-    // Enters a new operation: closes the previous timeline entry (succeeded) and opens one.
+    // Enters a new operation: the previous one ends succeeded (and is recorded in the history
+    // file), and a new timeline entry opens.
     void operation(std::string name, int total_steps = 0) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const auto now = options_.clock();
-            close_timeline_entry(now, "succeeded");
+            end_operation_locked(now, "succeeded");
+            run_.emplace(name, history_ ? &*history_ : nullptr, seconds_at(now));
             status_.operation = name;
             status_.phase.clear();
             status_.detail.clear();
@@ -155,6 +183,7 @@ public:
             status_.total_steps = std::max(0, total_steps);
             status_.timeline.push_back(TimelineEntry{std::move(name), "running", iso8601_utc(now), std::nullopt, 0.0});
             operation_started_ = now;
+            refresh_progress_locked();
         }
         changed();
     }
@@ -162,34 +191,33 @@ public:
     void phase(std::string phase, std::string detail = {}) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            status_.phase = std::move(phase);
+            status_.phase = sanitize_line(phase);
             if (!detail.empty()) status_.detail = sanitize_line(detail);
+            if (run_) run_->set_phase(status_.phase);
         }
         changed();
     }
 
-    // Step `step` of `total` inside the current operation (1-based); progress follows unless the
-    // program reports percentages itself through `progress`.
+    // Step `step` of `total` inside the current operation (1-based).
     void step(int step, int total, std::string detail = {}) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             status_.total_steps = std::max(0, total);
             status_.step = std::clamp(step, 0, std::max(status_.total_steps, step));
             if (!detail.empty()) status_.detail = sanitize_line(detail);
-            if (!explicit_progress_ && status_.total_steps > 0) {
-                set_progress_locked(100.0 * std::max(0, status_.step - 1) / status_.total_steps);
-            }
+            current_run_locked().step_started(status_.step, status_.total_steps, now_seconds());
+            refresh_progress_locked();
         }
         changed();
     }
 
-    // Progress of the whole task, 0–100; values outside are clamped, and it never goes backwards
-    // within one task.
+    // Progress of the current operation, 0–100 (clamped; it never goes backwards). The task's
+    // `progress_pct` weighs it with the planned operations.
     void progress(double pct) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            explicit_progress_ = true;
-            set_progress_locked(pct);
+            current_run_locked().progress(pct / 100.0, now_seconds());
+            refresh_progress_locked();
         }
         changed();
     }
@@ -203,19 +231,21 @@ public:
     }
 
     // One raw output line (without '\n'), of which `cut_bytes` were already dropped upstream
-    // (LineSplitter's bound). Sanitised here; the file is written later by the writer's thread.
+    // (LineSplitter's bound). Sanitised here and read by the current operation's parser; the file
+    // is written later by the writer's thread.
     void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
         const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
         std::string line(clean);
         {
             std::lock_guard<std::mutex> lock(mutex_);
+            if (run_ && run_->feed(line, now_seconds())) take_operation_state_locked();
             tail_.push(std::move(line));
-            last_output_ = options_.clock();
         }
         writer_->notify();
     }
 
+    // VM facts as they become known; a `state` change moves the billing (DESIGN.md's rule).
     void set_vm(const VmInfo& vm) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -228,6 +258,11 @@ public:
             assign(status_.vm_ip, vm.ip);
             assign(status_.vm_state, vm.state);
             assign(status_.vnc_url, vm.vnc_url);
+            if (vm.size || vm.region) requote_rate_locked();
+            if (vm.state) {
+                vm_state_known_ = parse_vm_state(*vm.state) != VmState::unknown;
+                cost_.set_state(parse_vm_state(*vm.state), now_seconds());
+            }
         }
         changed();
     }
@@ -240,7 +275,26 @@ public:
         changed();
     }
 
-    void succeed() { finish("succeeded", std::nullopt); }
+    // When an idle VM will be deallocated (none: no countdown).
+    void set_idle_deallocate_at(std::optional<Clock::time_point> when) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.idle_deallocate_at = when ? std::optional<std::string>(iso8601_utc(*when)) : std::nullopt;
+        }
+        changed();
+    }
+
+    // The task ended well — unless the output said otherwise (a docker build that failed inside a
+    // command that still exited 0): then it ends failed with the output's own error.
+    void succeed() {
+        std::optional<std::string> output_error;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (run_ && run_->output_error()) output_error = run_->output_error();
+        }
+        if (output_error) finish("failed", std::move(output_error));
+        else finish("succeeded", std::nullopt);
+    }
     void fail(std::string error) { finish("failed", std::move(error)); }
     void cancel(std::string reason = "stopped on request") { finish("cancelled", std::move(reason)); }
 
@@ -316,17 +370,109 @@ private:
 
     void changed() { writer_->notify(); }
 
-    void set_progress_locked(double pct) {
-        pct = std::clamp(pct, 0.0, 100.0);
-        status_.progress_pct = std::max(status_.progress_pct, pct);
+    // Seconds on the task's clock since this tracker was made: the time base of ETA and billing.
+    double seconds_at(Clock::time_point t) const { return std::chrono::duration<double>(t - epoch_).count(); }
+    double now_seconds() const { return seconds_at(options_.clock()); }
+
+    void load_history() {
+        if (!options_.history_file) return;
+        history_ = History::load(*options_.history_file);
+        if (!history_->warnings().empty()) status_.notice = sanitize_line(history_->warnings().front());
     }
 
-    void close_timeline_entry(Clock::time_point now, const char* state) {
+    void load_rates() {
+        rates_ = RateTable::built_in();
+        try {
+            if (!options_.cost.price_pages.empty()) rates_.load_retail_prices(options_.cost.price_pages);
+            if (options_.cost.rate_file) rates_.load_override_file(*options_.cost.rate_file);
+        } catch (const std::exception& e) {
+            status_.notice = sanitize_line(std::string("prices not loaded: ") + e.what());
+        }
+        os_ = parse_os_type(options_.cost.os).value_or(OsType::linux_os);
+        requote_rate_locked();
+    }
+
+    void requote_rate_locked() {
+        const std::string size = status_.vm_size.value_or("");
+        const std::string region = status_.region.value_or(std::string(default_region));
+        cost_.set_rate(rates_.quote(size, os_, region));
+        if (options_.cost.rate_override) cost_.set_rate_override(*options_.cost.rate_override, "rate given by hand");
+    }
+
+    // Without an operation, steps and progress belong to one named after the task.
+    detail::OperationRun& current_run_locked() {
+        if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds());
+        return *run_;
+    }
+
+    // The parser moved: copy where the operation stands into the status.
+    void take_operation_state_locked() {
+        const detail::OperationRun& run = *run_;
+        if (run.name() != status_.operation) {
+            status_.operation = run.name();
+            if (!status_.timeline.empty() && !status_.timeline.back().ended_at) status_.timeline.back().name = run.name();
+        }
+        status_.step = run.step();
+        status_.total_steps = run.total_steps();
+        status_.phase = run.phase();
+        status_.detail = run.detail();
+        refresh_progress_locked();
+    }
+
+    // The planned operations' weights: their history averages when all are known, else equal.
+    std::vector<double> planned_weights_locked() const {
+        std::vector<double> weights;
+        for (const auto& op : options_.planned_operations) {
+            const auto past = history_ ? history_->operation(op) : std::nullopt;
+            if (!past || !past->avg_seconds || *past->avg_seconds <= 0) return std::vector<double>(options_.planned_operations.size(), 1.0);
+            weights.push_back(*past->avg_seconds);
+        }
+        return weights;
+    }
+
+    // The task's progress: the current operation's fraction, weighted among the planned ones.
+    void refresh_progress_locked() {
+        const double fraction = run_ ? run_->fraction() : 0.0;
+        double pct = 100.0 * fraction;
+        const auto& plan = options_.planned_operations;
+        const auto at = run_ ? std::find(plan.begin(), plan.end(), run_->name()) : plan.end();
+        if (at != plan.end()) {
+            const std::vector<double> weights = planned_weights_locked();
+            const auto index = static_cast<std::size_t>(at - plan.begin());
+            double done = 0, total = 0;
+            for (std::size_t i = 0; i < weights.size(); ++i) {
+                total += weights[i];
+                if (i < index) done += weights[i];
+            }
+            pct = 100.0 * (done + weights[index] * fraction) / total;
+        }
+        status_.progress_pct = std::max(status_.progress_pct, std::clamp(pct, 0.0, 100.0));
+    }
+
+    // What history says the planned operations after the current one take, in seconds.
+    double rest_of_plan_seconds_locked() const {
+        const auto& plan = options_.planned_operations;
+        auto at = run_ ? std::find(plan.begin(), plan.end(), run_->name()) : plan.begin();
+        if (at != plan.end() && run_) ++at;
+        double rest = 0;
+        for (; at != plan.end(); ++at) {
+            const auto past = history_ ? history_->operation(*at) : std::nullopt;
+            if (past && past->avg_seconds) rest += *past->avg_seconds;
+        }
+        return rest;
+    }
+
+    void end_operation_locked(Clock::time_point now, const char* state) {
         if (status_.timeline.empty() || status_.timeline.back().ended_at) return;
         auto& entry = status_.timeline.back();
         entry.state = state;
         entry.ended_at = iso8601_utc(now);
         entry.duration_seconds = detail::seconds_between(operation_started_, now);
+        if (run_ && std::string_view(state) == "succeeded") {
+            if (options_.history_file) {
+                if (auto problem = run_->record(*options_.history_file, seconds_at(now))) status_.notice = *problem;
+            }
+        }
     }
 
     void finish(const char* state, std::optional<std::string> error) {
@@ -340,13 +486,34 @@ private:
 
     void finish_locked(const char* state, std::optional<std::string> error) {
         const auto now = options_.clock();
-        close_timeline_entry(now, state);
+        end_operation_locked(now, state);
         status_.state = state;
         status_.cancellable = false;
         status_.error = error ? std::optional<std::string>(sanitize_line(*error)) : std::nullopt;
         if (status_.state == "succeeded") status_.progress_pct = 100.0;
-        status_.eta_seconds = std::nullopt;
         finished_ = now;
+    }
+
+    void fill_estimates_locked(OpsStatus& s, double t) const {
+        s.rate_known = cost_.rate_known();
+        s.rate_source = cost_.rate_known() ? cost_.rate_source() : cost_.rate_message();
+        s.hourly_rate_usd = cost_.hourly_rate();
+        s.billing_assumed = cost_.billing_assumed();
+        s.cost_usd = cost_.cost_until(t);
+        if (s.state != "running" || !run_) return;
+        const EtaEstimate estimate = run_->estimate(t);
+        const double rest = rest_of_plan_seconds_locked();
+        if (estimate.seconds) {
+            s.eta_seconds = *estimate.seconds + rest;
+            s.eta_source = estimate.source;
+            if (estimate.range) {
+                s.eta_low_seconds = estimate.range->low + rest;
+                s.eta_high_seconds = estimate.range->high + rest;
+            }
+        }
+        s.projected_cost_usd = cost_.projected_cost(t, s.eta_seconds);
+        s.stalled_seconds = run_->stalled_seconds(t);
+        if (s.stalled_seconds) s.stalled_cost_usd = cost_.cost_between(t - *s.stalled_seconds, t);
     }
 
     OpsStatus snapshot_locked() const {
@@ -358,6 +525,7 @@ private:
         if (!s.timeline.empty() && !s.timeline.back().ended_at) {
             s.timeline.back().duration_seconds = detail::seconds_between(operation_started_, now);
         }
+        fill_estimates_locked(s, seconds_at(finished_.value_or(now)));
         return s;
     }
 
@@ -414,11 +582,16 @@ private:
     mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
     OpsStatus status_;
     LogTail tail_;
+    Clock::time_point epoch_{};
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;
-    std::optional<Clock::time_point> last_output_;
     Clock::time_point operation_started_{};
-    bool explicit_progress_ = false;
+    std::optional<History> history_;
+    std::optional<detail::OperationRun> run_;
+    RateTable rates_;
+    OsType os_ = OsType::linux_os;
+    CostModel cost_;
+    bool vm_state_known_ = false;
     std::function<void()> cancel_handler_;
     const std::string token_;
 
