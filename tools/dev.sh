@@ -11,7 +11,7 @@ JOBS=${AZOPS_JOBS:-$(nproc)}
 
 # Everything the builds and tests use, from Debian 12's own archive.
 PACKAGES=(
-  g++ clang cmake ninja-build meson pkg-config python3
+  g++ clang libclang-rt-14-dev cmake ninja-build meson pkg-config python3
   nlohmann-json3-dev libcpp-httplib-dev doctest-dev libcli11-dev
 )
 
@@ -33,10 +33,10 @@ install_missing_packages() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-cmake_build() {  # name, compiler, build type
+cmake_build() {  # name, compiler, build type, extra cmake arguments...
   local dir=$BUILD_ROOT/$1
   log "CMake build with $2 ($3) in $dir"
-  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$2" -DCMAKE_BUILD_TYPE="$3" >/dev/null
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$2" -DCMAKE_BUILD_TYPE="$3" "${@:4}" >/dev/null
   cmake --build "$dir" -j "$JOBS"
 }
 
@@ -46,8 +46,8 @@ run_tests() {
   log "ctest (g++)"
   ctest --test-dir "$BUILD_ROOT/gcc" -j "$JOBS" --output-on-failure --timeout 600
 
-  cmake_build clang clang++ RelWithDebInfo
-  log "ctest (clang++)"
+  cmake_build clang clang++ RelWithDebInfo -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-60}"
+  log "ctest (clang++, with the fuzzers)"
   ctest --test-dir "$BUILD_ROOT/clang" -j "$JOBS" --output-on-failure --timeout 600
 
   log "meson build and test (g++)"
