@@ -409,21 +409,11 @@ inline int spawn_captured(const std::vector<std::string>& argv, const std::vecto
     posix_spawn_file_actions_adddup2(&setup.actions, err_fd, 2);
     posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
     // A program that embeds azops may ignore SIGPIPE or block signals; az must not inherit that.
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigdefault(&setup.attr, &defaults);
-    posix_spawnattr_setsigmask(&setup.attr, &empty);
+    const short flags = setup.reset_signals();
     posix_spawnattr_setpgroup(&setup.attr, 0);
-    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | flags);
+    std::vector<char*> args = detail::c_argv(argv);
+    std::vector<char*> envp = detail::c_argv(env);
     return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), envp.data());
 }
 

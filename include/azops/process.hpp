@@ -77,6 +77,15 @@ inline void close_fd(int& fd) noexcept {
     fd = -1;
 }
 
+// argv as the NULL-terminated array exec wants; the strings must outlive it.
+inline std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    return args;
+}
+
 // RAII for the spawn attribute objects, so every exit path releases them.
 struct SpawnSetup {
     posix_spawn_file_actions_t actions;
@@ -84,6 +93,19 @@ struct SpawnSetup {
     SpawnSetup() {
         posix_spawn_file_actions_init(&actions);
         posix_spawnattr_init(&attr);
+    }
+
+    // The child starts with the signals a program embedding azops may ignore or block (a server
+    // ignores SIGPIPE) back at their defaults, and nothing blocked. Returns the flags to set.
+    short reset_signals() {
+        sigset_t defaults;
+        sigemptyset(&defaults);
+        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGTTOU, SIGTTIN}) sigaddset(&defaults, sig);
+        sigset_t empty;
+        sigemptyset(&empty);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setsigmask(&attr, &empty);
+        return POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
     }
     ~SpawnSetup() {
         posix_spawn_file_actions_destroy(&actions);
@@ -199,19 +221,10 @@ private:
         posix_spawn_file_actions_adddup2(&setup.actions, out_fd, 1);
         posix_spawn_file_actions_adddup2(&setup.actions, out_fd, 2);
         posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
-        sigset_t defaults;
-        sigemptyset(&defaults);
-        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGTTOU, SIGTTIN}) sigaddset(&defaults, sig);
-        sigset_t empty;
-        sigemptyset(&empty);
-        posix_spawnattr_setsigdefault(&setup.attr, &defaults);
-        posix_spawnattr_setsigmask(&setup.attr, &empty);
+        const short flags = setup.reset_signals();
         posix_spawnattr_setpgroup(&setup.attr, 0);
-        posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-        std::vector<char*> args;
-        args.reserve(argv.size() + 1);
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
+        posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | flags);
+        std::vector<char*> args = detail::c_argv(argv);
         return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
     }
 

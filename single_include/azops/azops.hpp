@@ -931,6 +931,15 @@ inline void close_fd(int& fd) noexcept {
     fd = -1;
 }
 
+// argv as the NULL-terminated array exec wants; the strings must outlive it.
+inline std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    return args;
+}
+
 // RAII for the spawn attribute objects, so every exit path releases them.
 struct SpawnSetup {
     posix_spawn_file_actions_t actions;
@@ -938,6 +947,19 @@ struct SpawnSetup {
     SpawnSetup() {
         posix_spawn_file_actions_init(&actions);
         posix_spawnattr_init(&attr);
+    }
+
+    // The child starts with the signals a program embedding azops may ignore or block (a server
+    // ignores SIGPIPE) back at their defaults, and nothing blocked. Returns the flags to set.
+    short reset_signals() {
+        sigset_t defaults;
+        sigemptyset(&defaults);
+        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGTTOU, SIGTTIN}) sigaddset(&defaults, sig);
+        sigset_t empty;
+        sigemptyset(&empty);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setsigmask(&attr, &empty);
+        return POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
     }
     ~SpawnSetup() {
         posix_spawn_file_actions_destroy(&actions);
@@ -1053,19 +1075,10 @@ private:
         posix_spawn_file_actions_adddup2(&setup.actions, out_fd, 1);
         posix_spawn_file_actions_adddup2(&setup.actions, out_fd, 2);
         posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
-        sigset_t defaults;
-        sigemptyset(&defaults);
-        for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGTTOU, SIGTTIN}) sigaddset(&defaults, sig);
-        sigset_t empty;
-        sigemptyset(&empty);
-        posix_spawnattr_setsigdefault(&setup.attr, &defaults);
-        posix_spawnattr_setsigmask(&setup.attr, &empty);
+        const short flags = setup.reset_signals();
         posix_spawnattr_setpgroup(&setup.attr, 0);
-        posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-        std::vector<char*> args;
-        args.reserve(argv.size() + 1);
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
+        posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | flags);
+        std::vector<char*> args = detail::c_argv(argv);
         return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
     }
 
@@ -6345,21 +6358,11 @@ inline int spawn_captured(const std::vector<std::string>& argv, const std::vecto
     posix_spawn_file_actions_adddup2(&setup.actions, err_fd, 2);
     posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
     // A program that embeds azops may ignore SIGPIPE or block signals; az must not inherit that.
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigdefault(&setup.attr, &defaults);
-    posix_spawnattr_setsigmask(&setup.attr, &empty);
+    const short flags = setup.reset_signals();
     posix_spawnattr_setpgroup(&setup.attr, 0);
-    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETPGROUP | flags);
+    std::vector<char*> args = detail::c_argv(argv);
+    std::vector<char*> envp = detail::c_argv(env);
     return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), envp.data());
 }
 
@@ -6848,7 +6851,7 @@ inline int spawn_detached(const std::vector<std::string>& argv, pid_t& pid) {
     posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&setup.actions, 2, "/dev/null", O_WRONLY, 0);
-    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    short flags = setup.reset_signals();
 #if defined(__APPLE__)
     flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
 #else
@@ -6860,17 +6863,8 @@ inline int spawn_detached(const std::vector<std::string>& argv, pid_t& pid) {
     flags |= POSIX_SPAWN_SETPGROUP;
     posix_spawnattr_setpgroup(&setup.attr, 0);
 #endif
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigdefault(&setup.attr, &defaults);
-    posix_spawnattr_setsigmask(&setup.attr, &empty);
     posix_spawnattr_setflags(&setup.attr, flags);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
+    std::vector<char*> args = c_argv(argv);
     return posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
 }
 
