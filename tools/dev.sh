@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's two entry points on a fresh Debian 12 machine:
-#   bash tools/dev.sh demo   install what is missing, build, run the demo with its dashboard
+#   bash tools/dev.sh demo   install what is missing, build, run setup-waa in simulation with its dashboard open
 #   bash tools/dev.sh test   install what is missing, build with g++ (CMake and meson) and clang++, run every test
 # Build folders go under build/ (override with AZOPS_BUILD_ROOT).
 set -euo pipefail
@@ -59,13 +59,11 @@ run_tests() {
 run_demo() {
   install_missing_packages
   cmake_build gcc g++ RelWithDebInfo
-  local status_file=$BUILD_ROOT/demo/azure_ops_status.json
-  log "demo: azops run on a short build-like command; status in $status_file"
-  "$BUILD_ROOT/gcc/bin/azops" run --task demo --operation command --status-file "$status_file" -- \
-    sh -c 'for i in 1 2 3 4 5; do echo "step $i of 5: working"; sleep 1; done'
-  log "final status"
-  cat "$status_file"
-  echo
+  log "demo: a whole setup-waa (create the VM, install Docker, build the WAA image, boot Windows), simulated in about a minute"
+  log "the dashboard opens in your browser (or open the URL printed below); Ctrl-C stops"
+  mkdir -p "$BUILD_ROOT/demo"
+  "$BUILD_ROOT/gcc/bin/setup_waa" --simulate --linger 30 \
+    --status-file "$BUILD_ROOT/demo/azure_ops_status.json" --history "$BUILD_ROOT/demo/azure_ops_history.json"
 }
 
 case "${1:-}" in
