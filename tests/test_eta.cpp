@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -450,4 +453,271 @@ TEST_CASE("a new step that history never had: no time for it, the past steps aft
     running_new.step_started(4, 8, t);
     CHECK_FALSE(running_new.typical_step_seconds(t).has_value());
     CHECK(*running_new.eta_seconds(t) == doctest::Approx(typical_after_step_2).epsilon(0.05));
+}
+
+namespace {
+
+// Six-step builds: three fresh runs and `rebuilds` runs whose first five steps came from the cache.
+azops::History with_rebuilds(int rebuilds) {
+    azops::History history;
+    history.record("docker_build", {60, 2, 600, 5, 300, 13});
+    history.record("docker_build", {65, 3, 620, 4, 305, 13});
+    history.record("docker_build", {62, 2, 610, 6, 310, 14});
+    for (int i = 0; i < rebuilds; ++i) history.record("docker_build", {0.1, 0.1, 0.1, 0.1, 0.1, 12}, {1, 2, 3, 4, 5});
+    return history;
+}
+
+// Steps 1..3 of a 6-step build came from the cache (50 ms each); step 4 started at the returned time.
+double three_cache_hits(azops::EtaEstimator& eta) {
+    eta.start(0);
+    double t = 0;
+    for (int step = 1; step <= 3; ++step) {
+        eta.step_started(step, 6, t);
+        t += 0.05;
+        eta.step_finished(step, t, true);
+    }
+    eta.step_started(4, 6, t);
+    return t;
+}
+
+}  // namespace
+
+TEST_CASE("a cache streak: where past rebuilds stopped answering from the cache, this one likely stops too") {
+    // History's rebuilds took steps 1..5 from the cache: this rebuild probably has only step 6 to do.
+    const auto history = with_rebuilds(2);
+    azops::EtaEstimator eta(&history, "docker_build");
+    const double t = three_cache_hits(eta);
+    const auto streak = eta.estimate(t + 0.01);
+    REQUIRE(streak.seconds);
+    CHECK(*streak.seconds < 20);
+    // The range still holds the other courses: the cache may stop at step 4 and all be built.
+    REQUIRE(streak.range);
+    CHECK(streak.range->high > 300);
+
+    // Step 4 has now run for two seconds, forty times as long as this run's cache hits: it is
+    // real work, and steps 5 and 6 come after it.
+    const auto working = eta.estimate(t + 2);
+    REQUIRE(working.seconds);
+    CHECK(*working.seconds > 300);
+    CHECK(*working.seconds < 330);
+
+    // Without past rebuilds, three hits say little of where the cache stops; once the step has
+    // outlasted them, it is work all the same.
+    const auto fresh_history = with_rebuilds(0);
+    azops::EtaEstimator no_rebuilds(&fresh_history, "docker_build");
+    const double t2 = three_cache_hits(no_rebuilds);
+    CHECK(*no_rebuilds.eta_seconds(t2 + 2) == doctest::Approx(*working.seconds).epsilon(0.03));
+}
+
+TEST_CASE("a streak ends with the first step that was not cached") {
+    const auto history = with_rebuilds(2);
+    azops::EtaEstimator eta(&history, "docker_build");
+    eta.start(0);
+    eta.step_started(1, 6, 0);
+    eta.step_finished(1, 0.05, true);
+    eta.step_started(2, 6, 0.05);
+    eta.step_finished(2, 2.05);  // built, as history's fresh runs did
+    eta.step_started(3, 6, 2.05);
+    // Step 3 and everything after it are work: no chance that the cache answers them.
+    const auto e = eta.estimate(2.06);
+    REQUIRE(e.seconds);
+    CHECK(*e.seconds > 900);
+}
+
+TEST_CASE("step_profile: past runs on faster or slower machines do not make the steps look erratic") {
+    using azops::detail::eta::step_profile;
+    // The same build on machines 1.25x slower and 0.8x as slow: each step's own variation is nil.
+    std::vector<azops::PastRun> paced = {{{60, 2, 600, 5, 300}, {}}, {{75, 2.5, 750, 6.25, 375}, {}},
+                                         {{48, 1.6, 480, 4, 240}, {}}};
+    // Steps that vary independently of each other by as much.
+    std::vector<azops::PastRun> erratic = {{{60, 2, 600, 5, 300}, {}}, {{75, 1.6, 600, 4, 375}, {}},
+                                           {{48, 2.5, 750, 6.25, 240}, {}}};
+    const auto pointers = [](const std::vector<azops::PastRun>& runs) {
+        std::vector<const azops::PastRun*> out;
+        for (const auto& r : runs) out.push_back(&r);
+        return out;
+    };
+    const auto same_pace = step_profile(pointers(paced), 5);
+    const auto independent = step_profile(pointers(erratic), 5);
+    for (std::size_t j = 0; j < 5; ++j) {
+        CAPTURE(j);
+        CHECK(same_pace.spread[j] < 0.15);
+        CHECK(independent.spread[j] > same_pace.spread[j] * 1.5);
+        CHECK(same_pace.typical_spread[j] < same_pace.spread[j]);
+        CHECK(same_pace.known[j]);
+    }
+    // The typical duration stays the plain median of the past runs.
+    CHECK(same_pace.typical[2] == doctest::Approx(600));
+    CHECK(independent.typical[0] == doctest::Approx(60));
+
+    // A step only ever taken from the cache: its cached time stands in, flagged as not known.
+    std::vector<azops::PastRun> cached = {{{0.2, 600}, {1}}, {{0.3, 620}, {1}}};
+    const auto from_cache = step_profile(pointers(cached), 2);
+    CHECK_FALSE(from_cache.known[0]);
+    CHECK(from_cache.typical[0] == doctest::Approx(0.25));
+    CHECK(from_cache.typical_spread[0] == 0);
+}
+
+TEST_CASE("speed_belief: a running step counts once it has outrun what the finished steps predict") {
+    using azops::detail::eta::speed_belief;
+    const auto median_of = [](const std::vector<azops::detail::eta::SpeedPoint>& belief) {
+        double below = 0;
+        for (const auto& p : belief) {
+            below += p.weight;
+            if (below >= 0.5) return p.log_scale;
+        }
+        return belief.back().log_scale;
+    };
+    const double log_typical = std::log(600.0);
+    const auto plain = speed_belief(0.1, 0.04, std::nullopt, 0.1, 0, 5);
+    double total = 0;
+    for (const auto& p : plain) total += p.weight;
+    CHECK(total == doctest::Approx(1.0));
+    CHECK(median_of(plain) == doctest::Approx(0.1).epsilon(0.05));
+    // 640 s of a step expected to take 600 * e^0.1 = 663 s: nothing changes yet.
+    CHECK(median_of(speed_belief(0.1, 0.04, log_typical, 0.1, 640, 5)) == doctest::Approx(0.1).epsilon(0.05));
+    // 1200 s: the run is at least about twice as slow as history.
+    const auto outrun = speed_belief(0.1, 0.04, log_typical, 0.1, 1200, 5);
+    CHECK(median_of(outrun) > std::log(1200.0 / 600) - 0.1);
+    // The longer it runs, the slower the run looks.
+    CHECK(median_of(speed_belief(0.1, 0.04, log_typical, 0.1, 2400, 5)) > median_of(outrun));
+}
+
+TEST_CASE("the time left of a running step: its variance matches the lognormal's, by integration") {
+    using azops::detail::eta::lognormal_time_left;
+    using azops::detail::eta::lognormal_time_left_variance;
+    const double median = 100, sigma = 0.3;
+    for (double elapsed : {0.0, 50.0, 100.0, 180.0}) {
+        CAPTURE(elapsed);
+        // E[(X - e)^k | X > e] by the midpoint rule over the log of X.
+        double mass = 0, first = 0, second = 0;
+        const double lo = std::log(std::max(elapsed, 1e-9)), hi = std::log(median) + 10 * sigma;
+        const int n = 200000;
+        for (int i = 0; i < n; ++i) {
+            const double y = lo + (hi - lo) * (i + 0.5) / n;
+            const double z = (y - std::log(median)) / sigma;
+            const double density = std::exp(-z * z / 2);
+            const double left = std::exp(y) - elapsed;
+            mass += density;
+            first += density * left;
+            second += density * left * left;
+        }
+        const double mean = first / mass;
+        CHECK(lognormal_time_left(median, sigma, elapsed) == doctest::Approx(mean).epsilon(0.002));
+        CHECK(lognormal_time_left_variance(median, sigma, elapsed) ==
+              doctest::Approx(second / mass - mean * mean).epsilon(0.005));
+    }
+    CHECK(lognormal_time_left_variance(0, sigma, 10) == 0);
+    // Far past every past run, the tail is close to exponential: its sd is its mean.
+    const double far = lognormal_time_left(median, 0.1, 1e5);
+    CHECK(lognormal_time_left_variance(median, 0.1, 1e5) == doctest::Approx(far * far));
+}
+
+TEST_CASE("mixture_quantile and weighted_median") {
+    using azops::detail::eta::mixture_quantile;
+    using azops::detail::eta::weighted_median;
+    // One lognormal: its own quantiles.
+    const std::vector<azops::detail::eta::LognormalPart> one = {{std::log(100.0), 0.5, 1.0}};
+    CHECK(mixture_quantile(one, 0.5) == doctest::Approx(100).epsilon(1e-6));
+    CHECK(mixture_quantile(one, 0.9) == doctest::Approx(100 * std::exp(1.2816 * 0.5)).epsilon(1e-3));
+    // Two far apart, 30 % and 70 %: the 10th percentile lies in the first, the median in the second.
+    const std::vector<azops::detail::eta::LognormalPart> two = {{std::log(10.0), 0.1, 0.3},
+                                                                {std::log(1000.0), 0.1, 0.7}};
+    CHECK(mixture_quantile(two, 0.1) < 12);
+    CHECK(mixture_quantile(two, 0.5) > 800);
+    CHECK(mixture_quantile(two, 0.5) < 1200);
+    // A point mass (no spread) is found where it lies.
+    CHECK(mixture_quantile({{std::log(42.0), 0.0, 1.0}}, 0.5) == doctest::Approx(42).epsilon(1e-6));
+
+    CHECK(weighted_median({}) == 0);
+    CHECK(weighted_median({{7, 1}}) == 7);
+    // Symmetric weights: the middle value itself.
+    CHECK(weighted_median({{1, 1}, {2, 2}, {3, 1}}) == doctest::Approx(2));
+    // Between two equal weights it interpolates, so it moves smoothly as the weights do.
+    CHECK(weighted_median({{10, 1}, {20, 1}}) == doctest::Approx(15));
+    CHECK(weighted_median({{20, 1}, {10, 1.2}}) < 15);
+}
+
+TEST_CASE("the range holds the real remaining time about four times in five") {
+    // Runs drawn from the same model as their history: one speed per run (lognormal, sd 0.25 of
+    // the log), each step +-8 % around it. The share of estimates whose range holds the truth
+    // must be near the 80 % the 10th-90th percentile promises.
+    std::uint64_t state = 12345;
+    const auto unit = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) * (1.0 / 9007199254740992.0);
+    };
+    const auto normal = [&unit] { return std::sqrt(-2 * std::log(std::max(unit(), 1e-300))) * std::cos(6.283185307 * unit()); };
+    const std::vector<double> base = {60, 2, 600, 5, 300, 13, 120, 4};
+    int inside = 0, points = 0;
+    for (int run = 0; run < 150; ++run) {
+        azops::History history;
+        for (int past = 0; past < 5; ++past) {
+            const double pace = std::exp(0.05 * normal());
+            std::vector<double> seconds;
+            for (double b : base) seconds.push_back(b * pace * std::exp(0.08 * normal()));
+            history.record("docker_build", seconds);
+        }
+        const double speed = std::exp(0.25 * normal());
+        std::vector<double> seconds;
+        for (double b : base) seconds.push_back(b * speed * std::exp(0.08 * normal()));
+        double duration = 0;
+        for (double s : seconds) duration += s;
+        for (double share : {0.3, 0.5, 0.7}) {
+            const double now = share * duration;
+            azops::EtaEstimator eta(&history, "docker_build");
+            eta.start(0);
+            double t = 0;
+            for (std::size_t i = 0; i < seconds.size(); ++i) {
+                eta.step_started(static_cast<int>(i) + 1, static_cast<int>(base.size()), t);
+                if (t + seconds[i] > now) break;
+                t += seconds[i];
+                eta.step_finished(static_cast<int>(i) + 1, t);
+            }
+            const auto range = eta.eta_range(now);
+            REQUIRE(range);
+            ++points;
+            if (duration - now >= range->first && duration - now <= range->second) ++inside;
+        }
+    }
+    const double share = static_cast<double>(inside) / points;
+    CAPTURE(share);
+    CHECK(share > 0.7);
+    CHECK(share < 0.92);
+}
+
+TEST_CASE("a Dockerfile that gained a step: a long step running is not taken for a short past one") {
+    // History: 60, 2, 2, 600, 50. This build gained a step after the long one; its third step
+    // happened to take a quarter of its usual time, which alone fits "a step was inserted third".
+    azops::History history;
+    for (int i = 0; i < 3; ++i) history.record("docker_build", {60, 2, 2, 600, 50});
+    azops::EtaEstimator eta(&history, "docker_build");
+    eta.start(0);
+    double t = 0;
+    const double seconds[] = {60, 2, 0.5};
+    for (int step = 1; step <= 3; ++step) {
+        eta.step_started(step, 6, t);
+        t += seconds[step - 1];
+        eta.step_finished(step, t);
+    }
+    eta.step_started(4, 6, t);
+    // 100 s into the fourth step it is the 600 s one, not a 2 s step run 50 times too long (which
+    // would make the whole run look 50 times slower). The quick third step makes the run look a
+    // little faster than history, so a bit less than 600 - 100 + 50 is left.
+    const auto left = eta.eta_seconds(t + 100);
+    REQUIRE(left);
+    CHECK(*left > 350);
+    CHECK(*left < 600);
+}
+
+TEST_CASE("speed_belief stays within the factor beyond which a run is not comparable with history") {
+    using azops::detail::eta::speed_belief;
+    for (double elapsed : {1e4, 1e6}) {
+        CAPTURE(elapsed);
+        const auto belief = speed_belief(0.0, 0.09, std::log(600.0), 0.1, elapsed, 5);
+        REQUIRE_FALSE(belief.empty());
+        for (const auto& p : belief) CHECK(p.log_scale <= std::log(5.0) + 1e-9);
+    }
+    const auto far_fast = speed_belief(-3.0, 0.01, std::nullopt, 0.1, 0, 5);
+    for (const auto& p : far_fast) CHECK(p.log_scale >= -std::log(5.0) - 1e-9);
 }

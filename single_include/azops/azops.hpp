@@ -4422,20 +4422,26 @@ private:
 //  - steps with history ("history"): past runs with this run's number of steps (or, if the
 //    Dockerfile gained or lost a step or two, the nearest count, shifted past the place where the
 //    finished steps' durations say the change lies) give each step's typical duration and
-//    spread; a step history only ever took from the cache says nothing of its real length. What
-//    is left is scaled by this run's speed against history: a precision-weighted mean of
-//    ln(actual / typical) over the finished, uncached steps (a cached step takes ~0 s whatever it
-//    took before), shrunk toward 1 so a few noisy seconds cannot swing it. The current step's
-//    time left is the lognormal expectation given how long it has run, so a step longer than all
-//    of history still has time left. As ninja does, once some work is done (15 s and 5 % of the
-//    expected work) the run must stay within a sane factor (5x) of history, or history is dropped.
+//    spread (its own variation, once each past run's overall pace is taken out, pooled across
+//    steps); a step history only ever took from the cache says nothing of its real length. What
+//    is left is scaled by this run's speed against history, held as a belief: a
+//    precision-weighted mean of ln(actual / typical) over the finished, uncached steps (a cached
+//    step takes ~0 s whatever it took before), shrunk toward 1 so a few noisy seconds cannot
+//    swing it, and pushed slower once the current step outlasts what that speed predicts. The
+//    current step's time left is the lognormal expectation given how long it has run, so a step
+//    longer than all of history still has time left. While every step so far came from the
+//    build cache, the cache may go on answering: where it stops is weighed from past rebuilds
+//    and from how long this run's cache hits took. The estimate follows the median course
+//    (where the cache stops, then the speed); the range is the 10th-90th percentile over all.
+//    As ninja does, once some work is done (15 s and 5 % of the expected work) the run must stay
+//    within a sane factor (5x) of history, or history is dropped.
 //  - tasks (`task_progress`, e.g. a benchmark under "benchmark_per_task"): history's mean task
 //    time counts as a few finished tasks beside the ones this run has finished ("blend").
 //  - no per-step history: the operation's average blended with the run's own pace ("blend"), or
 //    the run's own pace alone ("progress"); `progress(fraction)` feeds operations without steps.
 //  - nothing that supports an estimate: std::nullopt and "none". The estimate is never negative.
 // The range (10th-90th percentile) comes from the spread of past runs and what is not yet known
-// of this run's speed. bench/eta_accuracy.cpp measures all of this against replayed runs.
+// of this run. bench/eta_accuracy.cpp measures all of this against replayed runs.
 // Thread-safety: plain value; the owner locks (the Tracker does). Errors: nothing throws except
 // std::bad_alloc; nonsense input (NaN times, step 0, totals that change, steps that go back) is
 // absorbed and documented at each call.
@@ -4550,6 +4556,116 @@ inline double lognormal_time_left(double median, double sigma, double elapsed) {
     return std::max(0.0, mean * upper_tail(z - sigma) / survive - elapsed);
 }
 
+// Variance of the time left of the same step: Var(X | X > e). The far tail is close to
+// exponential, whose sd equals its mean.
+inline double lognormal_time_left_variance(double median, double sigma, double elapsed) {
+    if (median <= 0) return 0.0;
+    const double mu = std::log(median);
+    const double z = elapsed > 0 ? (std::log(elapsed) - mu) / sigma : -std::numeric_limits<double>::infinity();
+    if (z > 8) return std::pow(lognormal_time_left(median, sigma, elapsed), 2);
+    const auto upper_tail = [](double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); };
+    const double survive = elapsed > 0 ? upper_tail(z) : 1.0;
+    const double first = median * std::exp(sigma * sigma / 2) * (elapsed > 0 ? upper_tail(z - sigma) : 1.0) / survive;
+    const double second =
+        median * median * std::exp(2 * sigma * sigma) * (elapsed > 0 ? upper_tail(z - 2 * sigma) : 1.0) / survive;
+    return std::max(0.0, second - first * first);
+}
+
+// log P(X > e) for a lognormal X with this log-median and log-spread.
+inline double log_survival(double log_median, double sigma, double elapsed) {
+    if (elapsed <= 0) return 0.0;
+    const double z = (std::log(elapsed) - log_median) / sigma;
+    if (z < 30) return std::log(std::max(0.5 * std::erfc(z / std::sqrt(2.0)), 1e-300));
+    return -z * z / 2 - std::log(z * std::sqrt(2 * 3.141592653589793));  // Mills' ratio, past erfc's range
+}
+
+// One possible speed of the run (ln of its seconds per typical second) and its probability.
+struct SpeedPoint {
+    double log_scale = 0;
+    double weight = 0;
+};
+
+// Where this run's speed may lie: a normal belief (from the finished steps) and, when the current
+// step has run `elapsed` seconds of a lognormal duration (log-median `log_typical` + speed,
+// log-spread `sigma`), the knowledge that it has not finished yet, so a step much longer than
+// history makes the run slower the longer it runs. Speeds beyond `max_factor` either way are not
+// considered: such a run is not comparable with history. Returned as points whose weights sum to 1.
+inline std::vector<SpeedPoint> speed_belief(double mean, double variance, std::optional<double> log_typical,
+                                            double sigma, double elapsed, double max_factor) {
+    const double sd = std::sqrt(variance);
+    const double bound = std::log(std::max(max_factor, 1.0));
+    // While the step is within what the finished steps predict for it, "not finished yet" would
+    // only trim the fast tail of the belief, and that trim would rest on the far tail of a spread
+    // that a few past runs measured: it counts only once the step has outrun that prediction.
+    const bool censored = log_typical && sigma > 0 && elapsed > std::exp(*log_typical + mean);
+    double lo = std::max(mean - 4 * sd, -bound), hi = std::min(mean + 4 * sd, bound);
+    if (censored) hi = std::min(std::max(hi, std::log(elapsed) - *log_typical + 3 * sigma), bound);
+    if (hi <= lo) return {{std::clamp(mean, -bound, bound), 1.0}};
+    const int points = 41;
+    std::vector<SpeedPoint> belief;
+    double top = -std::numeric_limits<double>::infinity();
+    for (int i = 0; i < points; ++i) {
+        const double u = lo + (hi - lo) * i / (points - 1);
+        double log_weight = -0.5 * (u - mean) * (u - mean) / variance;
+        if (censored) log_weight += log_survival(*log_typical + u, sigma, elapsed);
+        belief.push_back({u, log_weight});
+        top = std::max(top, log_weight);
+    }
+    double sum = 0;
+    for (auto& b : belief) sum += (b.weight = std::exp(b.weight - top));
+    for (auto& b : belief) b.weight /= sum;
+    return belief;
+}
+
+// The `q` quantile of a mixture of lognormals (log-mean `mu`, log-sd `sigma`, weight), by bisection
+// on the log.
+struct LognormalPart {
+    double mu = 0;
+    double sigma = 0;
+    double weight = 0;
+};
+
+inline double mixture_quantile(const std::vector<LognormalPart>& parts, double q) {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const auto& c : parts) {
+        lo = std::min(lo, c.mu - 6 * c.sigma - 1e-9);
+        hi = std::max(hi, c.mu + 6 * c.sigma + 1e-9);
+    }
+    const auto cdf = [&](double x) {
+        double f = 0;
+        for (const auto& c : parts) {
+            f += c.weight * (c.sigma > 0 ? 0.5 * std::erfc((c.mu - x) / (c.sigma * std::sqrt(2.0))) : x >= c.mu ? 1.0 : 0.0);
+        }
+        return f;
+    };
+    for (int i = 0; i < 40; ++i) {
+        const double mid = (lo + hi) / 2;
+        (cdf(mid) < q ? lo : hi) = mid;
+    }
+    return std::exp((lo + hi) / 2);
+}
+
+// The value that splits the weight in half, interpolated between neighbours (each value's weight
+// is centred on it) so that it moves smoothly as the weights do. `values`: value, weight.
+inline double weighted_median(std::vector<std::pair<double, double>> values) {
+    if (values.empty()) return 0.0;
+    std::sort(values.begin(), values.end());
+    double total = 0;
+    for (const auto& v : values) total += v.second;
+    double below = 0, previous_value = values.front().first, previous_mid = 0;
+    for (const auto& [value, weight] : values) {
+        const double mid = (below + weight / 2) / total;
+        if (mid >= 0.5) {
+            if (mid <= previous_mid || below == 0) return value;
+            return previous_value + (value - previous_value) * (0.5 - previous_mid) / (mid - previous_mid);
+        }
+        below += weight;
+        previous_value = value;
+        previous_mid = mid;
+    }
+    return values.back().first;
+}
+
 // Spread (sd of the log) of a step's past durations. A few runs say little about it, so the
 // estimate is pulled toward `usual` as if two more runs had shown that spread.
 inline double log_spread(const std::vector<double>& samples, double usual) {
@@ -4565,6 +4681,86 @@ inline double log_spread(const std::vector<double>& samples, double usual) {
     const double pseudo_runs = 2;
     const double dof = logs.empty() ? 0.0 : static_cast<double>(logs.size() - 1);
     return std::sqrt((squares + pseudo_runs * usual * usual) / (dof + pseudo_runs));
+}
+
+// What past runs say of each step: its typical (median) duration when not cached, whether any
+// past run did it uncached, and its spread (sd of the log). Each past run ran at a pace of its
+// own (another machine, another hour) that shows in all its steps alike, so durations are first
+// divided by their run's pace (the median of its steps' ratios to the plain medians, when at
+// least three steps show it) before their spread is taken: what is left is the step's own
+// variation. A few runs say little of one step's spread, so each is pulled toward the spread all
+// steps show together (or, with too little history for that, toward 0.25) as if two more runs
+// had shown it. How unsure each median still is stays apart: all medians come from the same past
+// runs, so their errors largely cancel in this run's speed against them, but not in the time the
+// steps left will take.
+struct StepProfile {
+    std::vector<double> typical;
+    std::vector<bool> known;
+    std::vector<double> spread;
+    std::vector<double> typical_spread;  // how unsure the typical duration itself is (sd of its log)
+};
+
+inline StepProfile step_profile(const std::vector<const PastRun*>& runs, std::size_t steps) {
+    const auto uncached = [&](std::size_t r, std::size_t j) {
+        return !runs[r]->cached(static_cast<int>(j) + 1) && runs[r]->step_seconds[j] > 0;
+    };
+    std::vector<double> plain(steps, 0.0);
+    for (std::size_t j = 0; j < steps; ++j) {
+        std::vector<double> seconds;
+        for (std::size_t r = 0; r < runs.size(); ++r) {
+            if (uncached(r, j)) seconds.push_back(runs[r]->step_seconds[j]);
+        }
+        if (!seconds.empty()) plain[j] = median_of(seconds);
+    }
+    std::vector<double> log_pace(runs.size(), 0.0);
+    std::vector<bool> paced(runs.size(), false);
+    double pace_sum = 0;
+    int paced_runs = 0;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        std::vector<double> ratios;
+        for (std::size_t j = 0; j < steps; ++j) {
+            if (uncached(r, j) && plain[j] > 0) ratios.push_back(std::log(runs[r]->step_seconds[j] / plain[j]));
+        }
+        if (ratios.size() < 3) continue;
+        log_pace[r] = median_of(ratios);
+        paced[r] = true;
+        pace_sum += log_pace[r];
+        ++paced_runs;
+    }
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        if (paced[r]) log_pace[r] -= pace_sum / paced_runs;  // paces relative to history's average
+    }
+
+    StepProfile out;
+    std::vector<std::vector<double>> normalised(steps);
+    double squares = 0, dof = 0;
+    for (std::size_t j = 0; j < steps; ++j) {
+        std::vector<double> all;
+        for (std::size_t r = 0; r < runs.size(); ++r) {
+            all.push_back(runs[r]->step_seconds[j]);
+            if (uncached(r, j)) normalised[j].push_back(runs[r]->step_seconds[j] / std::exp(log_pace[r]));
+        }
+        // A step that history only ever took from the cache has no known uncached duration:
+        // its cached time stands in, and it says nothing about this run's speed.
+        out.typical.push_back(plain[j] > 0 ? plain[j] : median_of(all));
+        out.known.push_back(!normalised[j].empty());
+        if (normalised[j].size() >= 2) {
+            double mean = 0;
+            for (double x : normalised[j]) mean += std::log(x);
+            mean /= static_cast<double>(normalised[j].size());
+            for (double x : normalised[j]) squares += std::pow(std::log(x) - mean, 2);
+            dof += static_cast<double>(normalised[j].size() - 1);
+        }
+    }
+    const double usual = 0.25, pseudo_runs = 2;
+    const double pooled = std::sqrt((squares + pseudo_runs * usual * usual) / (dof + pseudo_runs));
+    for (std::size_t j = 0; j < steps; ++j) {
+        const double n = static_cast<double>(normalised[j].size());
+        out.spread.push_back(std::clamp(log_spread(normalised[j], pooled), 0.05, 1.0));
+        // A median of n samples varies by about sqrt(pi / 2n) of their spread.
+        out.typical_spread.push_back(n > 0 ? out.spread.back() * std::sqrt(3.141592653589793 / (2 * n)) : 0.0);
+    }
+    return out;
 }
 
 }  // namespace detail::eta
@@ -4731,16 +4927,19 @@ private:
         std::vector<double> typical;  // per past step, seconds when not cached
         std::vector<bool> known;      // history has an uncached duration of the step
         std::vector<double> spread;   // per past step, sd of log(duration) across past runs
+        std::vector<double> typical_spread;  // per past step, how unsure `typical` is (sd of its log)
         double typical_total = 0;
         int shift = 0;                // this run's steps minus the past runs'
         int change_at = 0;            // this run's first step (0-based) after the change, or total
         int current = 1;              // this run's first step not done (total + 1 when all are)
         int past_current = 0;         // the past step it matches; out of range when none does
         double current_elapsed = 0;
-        double scale = 1;             // this run's seconds per typical second
-        double finished_scale = 1;    // the same from finished steps only (the stall threshold's)
-        double speed_variance = 0;    // how unsure ln(scale) still is
+        std::vector<detail::eta::SpeedPoint> speeds;  // belief in this run's seconds per typical second
+        double finished_scale = 1;    // its best guess from finished steps only (the stall threshold's)
         double spread_inflation = 1;  // how much more this run's steps vary than history's
+        int cache_streak = 0;         // this run's cache hits so far, while every finished step was one
+        double hit_log_median = 0;    // how long those hits took: log-median and log-spread
+        double hit_log_spread = 1;
         double evidence = 0;          // typical seconds of finished, uncached steps
         bool comparable = true;
 
@@ -4752,12 +4951,14 @@ private:
             if (shift > 0 && i < at + shift) return -1;
             return i - shift;
         }
-        double typical_from(int j) const {
-            double sum = 0;
-            for (int k = std::max(j, 0); k < static_cast<int>(typical.size()); ++k) {
-                sum += typical[static_cast<std::size_t>(k)];
+        // The first past step matching this run's step `i` (0-based) or a later one; past the
+        // last past step when none does.
+        int first_past_from(int i, int total) const noexcept {
+            for (; i < total; ++i) {
+                const int j = past_step(i, change_at);
+                if (j >= 0) return j;
             }
-            return sum;
+            return static_cast<int>(typical.size());
         }
     };
 
@@ -4846,9 +5047,11 @@ private:
     }
 
     // With another step count, where did the change happen? Each place among the finished steps
-    // is tried (steps before it match the past steps of the same number, steps after it are
-    // shifted by the difference, inserted steps match nothing and cost one e-fold each), and so is
-    // "not reached yet"; the place whose matches fit the finished steps' durations best wins.
+    // and the current one is tried (steps before it match the past steps of the same number, steps
+    // after it are shifted by the difference, inserted steps match nothing and cost one e-fold
+    // each), and so is "not reached yet"; the place whose matches fit the durations best wins.
+    // The current step has not finished: calling it the new one costs nothing until matching it
+    // costs more than an insertion would, that is, once it has outrun its match by one e-fold.
     int change_position(const StepPlan& p) const {
         const int shift = p.shift;
         if (shift == 0) return total_;
@@ -4866,11 +5069,16 @@ private:
                 const double typical = p.typical[static_cast<std::size_t>(j)];
                 sum += typical > 0 ? std::abs(std::log(*seconds / typical)) : 10.0;  // 10: e^10 off
             }
+            const int j = finished < total_ ? p.past_step(finished, change_at) : -1;
+            if (j >= 0 && p.has(j) && p.known[static_cast<std::size_t>(j)] && p.current_elapsed > 0) {
+                const double typical = p.typical[static_cast<std::size_t>(j)];
+                sum += std::max(0.0, std::log(p.current_elapsed / typical) - 1.0);
+            }
             return sum;
         };
         int best = total_;
         double best_misfit = misfit(total_);
-        for (int change_at = 0; change_at < finished; ++change_at) {
+        for (int change_at = 0; change_at <= finished && change_at < total_; ++change_at) {
             const double m = misfit(change_at);
             if (m < best_misfit) {
                 best = change_at;
@@ -4880,25 +5088,33 @@ private:
         return best;
     }
 
+    // Docker's cache answers a prefix of the build: the steps before the first that changed. While
+    // every finished step of this run came from the cache, the streak's length, and how long those
+    // hits took (at least 10 ms each, the resolution of a log line's arrival); nothing otherwise.
+    std::pair<int, std::vector<double>> cache_hits() const {
+        const int finished = first_open_step() - 1;
+        std::vector<double> hits;
+        for (int i = 0; i < finished && i < static_cast<int>(steps_.size()); ++i) {
+            const auto& s = steps_[static_cast<std::size_t>(i)];
+            if (!s.cached) return {0, {}};
+            hits.push_back(s.start && s.end ? std::max(*s.end - *s.start, 0.01) : 0.01);
+        }
+        if (static_cast<int>(hits.size()) < finished) return {0, {}};
+        return {finished, hits};
+    }
+
     std::optional<StepPlan> step_plan(double now) const {
         if (total_ <= 0) return std::nullopt;
         StepPlan p;
         p.runs = comparable_runs();
         if (p.runs.empty()) return std::nullopt;
         const std::size_t past_steps = p.runs.front()->step_seconds.size();
-        for (std::size_t j = 0; j < past_steps; ++j) {
-            std::vector<double> uncached, all;
-            for (const PastRun* r : p.runs) {
-                all.push_back(r->step_seconds[j]);
-                if (!r->cached(static_cast<int>(j) + 1)) uncached.push_back(r->step_seconds[j]);
-            }
-            // A step that history only ever took from the cache has no known uncached duration:
-            // its cached time stands in, and it says nothing about this run's speed.
-            p.typical.push_back(detail::eta::median_of(uncached.empty() ? all : uncached));
-            p.known.push_back(!uncached.empty());
-            p.spread.push_back(std::clamp(detail::eta::log_spread(uncached, 0.25), 0.05, 1.0));
-            p.typical_total += p.typical.back();
-        }
+        detail::eta::StepProfile profile = detail::eta::step_profile(p.runs, past_steps);
+        p.typical = std::move(profile.typical);
+        p.known = std::move(profile.known);
+        p.spread = std::move(profile.spread);
+        p.typical_spread = std::move(profile.typical_spread);
+        for (double typical : p.typical) p.typical_total += typical;
         if (p.typical_total <= 0) return std::nullopt;
         p.current = first_open_step();
         if (p.current <= total_) p.current_elapsed = std::max(0.0, now - current_start(p.current));
@@ -4930,20 +5146,37 @@ private:
             }
         }
         const double prior = 1.0 / (options_.speed_spread * options_.speed_spread);
-        p.scale = std::exp(weighted / (weights + prior));
-        p.finished_scale = p.scale;
-        p.speed_variance = 1.0 / (weights + prior);
-        // A step already longer than expected is evidence too: the run is at least that slow.
-        const double current_typical = p.has(p.past_current) ? p.typical[static_cast<std::size_t>(p.past_current)] : 0;
-        if (p.current_elapsed > p.scale * current_typical && measure(p.past_current, p.current_elapsed)) {
-            p.scale = std::exp(weighted / (weights + prior));
-            p.speed_variance = 1.0 / (weights + prior);
-        }
         // Steps of this run that stray from one common speed more than history's spreads allow
-        // (say, its network is slow but its CPU fast) widen the range of the steps left.
+        // (say, its network is slow but its CPU fast) say less about the steps left: each counts as
+        // that much less precise (overdispersion), and the steps left vary that much more.
         double squares = 0;
-        for (const auto& [y, spread] : measured) squares += std::pow((y - std::log(p.scale)) / spread, 2);
-        p.spread_inflation = std::max(1.0, (squares + 2.0) / (static_cast<double>(measured.size()) + 2.0));
+        const double unshrunk = weights > 0 ? weighted / weights : 0.0;
+        for (const auto& [y, spread] : measured) squares += std::pow((y - unshrunk) / spread, 2);
+        p.spread_inflation = std::max(1.0, (squares + 2.0) / (static_cast<double>(measured.size()) + 1.0));
+        const double finished_mean = weighted / p.spread_inflation / (weights / p.spread_inflation + prior);
+        const double finished_variance = 1.0 / (weights / p.spread_inflation + prior);
+        p.finished_scale = std::exp(finished_mean);
+        // The current step, still running, is evidence too: the run is at least slow enough for it
+        // not to have finished yet.
+        std::optional<double> log_current_typical;
+        double current_spread = 0;
+        if (p.has(p.past_current)) {
+            const auto k = static_cast<std::size_t>(p.past_current);
+            if (p.known[k] && p.typical[k] > 0) {
+                log_current_typical = std::log(p.typical[k]);
+                current_spread = p.spread[k];
+            }
+        }
+        p.speeds = detail::eta::speed_belief(finished_mean, finished_variance, log_current_typical,
+                                             current_spread, p.current_elapsed, options_.max_history_factor);
+        const auto [streak, hits] = cache_hits();
+        p.cache_streak = streak;
+        if (!hits.empty()) {
+            double log_sum = 0;
+            for (double h : hits) log_sum += std::log(h);
+            p.hit_log_median = log_sum / static_cast<double>(hits.size());
+            p.hit_log_spread = detail::eta::log_spread(hits, 1.0);
+        }
         const bool enough = now - *t0_ >= options_.trust_min_seconds &&
                             p.evidence >= options_.trust_min_fraction * p.typical_total && p.evidence > 0;
         if (enough) {
@@ -4974,36 +5207,92 @@ private:
         // The current step (if the past runs had it) from its elapsed time, then every past step
         // after the one it matches (or, for a new step, after the ones before it).
         const int jc = p->past_current;
-        int first_left = p->has(jc) ? jc : static_cast<int>(p->typical.size());
-        for (int i = p->current; !p->has(jc) && i < total_; ++i) {
-            const int j = p->past_step(i, p->change_at);
-            if (j >= 0) {
-                first_left = j;
-                break;
+        // Every way the run may go on (where the cache stops answering; its speed) is a course
+        // with a probability. Along each, the current step's expected time left given how long it
+        // has run, plus the steps after it; around it, the spread past runs show for those steps
+        // (widened when this run's steps disagree more than that). The estimate follows the
+        // median course: the median place where the cache stops, then the median speed; the range
+        // is the 10th-90th percentile of all courses together.
+        const auto stops = cache_stops(*p);
+        double below = 0;
+        std::size_t median_stop = 0;
+        while (median_stop + 1 < stops.size() && below + stops[median_stop].second < 0.5) {
+            below += stops[median_stop++].second;
+        }
+        std::vector<std::pair<double, double>> means;  // along the median stop: seconds left, probability
+        std::vector<detail::eta::LognormalPart> parts;
+        for (std::size_t s = 0; s < stops.size(); ++s) {
+            const auto [first_uncached, stop_weight] = stops[s];
+            const bool timed_current = first_uncached == p->current - 1 && p->has(jc);
+            const int from = timed_current ? jc + 1 : p->first_past_from(first_uncached, total_);
+            double typical_left = 0, step_variance = 0;
+            for (int j = from; j < static_cast<int>(p->typical.size()); ++j) {
+                const auto k = static_cast<std::size_t>(j);
+                typical_left += p->typical[k];
+                step_variance += std::pow(p->typical[k] * p->spread[k], 2) * p->spread_inflation +
+                                 std::pow(p->typical[k] * p->typical_spread[k], 2);
+            }
+            for (const auto& speed : p->speeds) {
+                const double scale = std::exp(speed.log_scale);
+                double mean = scale * typical_left, variance = scale * scale * step_variance;
+                if (timed_current) {
+                    const auto k = static_cast<std::size_t>(jc);
+                    const double median = scale * p->typical[k];
+                    mean += detail::eta::lognormal_time_left(median, p->spread[k], p->current_elapsed);
+                    variance += p->spread_inflation *
+                                detail::eta::lognormal_time_left_variance(median, p->spread[k], p->current_elapsed);
+                }
+                if (s == median_stop) means.emplace_back(mean, speed.weight);
+                if (mean > 0) {
+                    const double sigma2 = std::log1p(variance / (mean * mean));
+                    parts.push_back({std::log(mean) - sigma2 / 2, std::sqrt(sigma2), stop_weight * speed.weight});
+                }
             }
         }
-        double left = 0;
-        if (p->has(jc)) {
-            const auto k = static_cast<std::size_t>(jc);
-            left = detail::eta::lognormal_time_left(p->scale * p->typical[k], p->spread[k], p->current_elapsed);
-        }
-        left += p->scale * p->typical_from(p->has(jc) ? jc + 1 : first_left);
-        e.seconds = left;
-
-        // Range: the spread past runs show for each step left, plus what is not yet known of
-        // this run's speed, as the 10th-90th percentile of a lognormal around the estimate.
-        double typical_left = 0, step_variance = 0;
-        for (int j = first_left; j < static_cast<int>(p->typical.size()); ++j) {
-            const auto k = static_cast<std::size_t>(j);
-            typical_left += p->typical[k];
-            step_variance += std::pow(p->typical[k] * p->spread[k], 2);
-        }
-        if (typical_left > 0) {
-            const double sigma = std::sqrt(p->speed_variance +
-                                           p->spread_inflation * step_variance / (typical_left * typical_left));
-            e.range = EtaRange{left * std::exp(-1.2816 * sigma), left * std::exp(1.2816 * sigma)};
+        e.seconds = detail::eta::weighted_median(std::move(means));
+        if (!parts.empty() && *e.seconds > 0) {
+            e.range = EtaRange{std::min(*e.seconds, detail::eta::mixture_quantile(parts, 0.1)),
+                               std::max(*e.seconds, detail::eta::mixture_quantile(parts, 0.9))};
         }
         return e;
+    }
+
+    // Where this run's uncached work resumes (its 0-based step; total when nothing is left but
+    // cache hits) and how likely each place is. Outside a cache streak, at the current step. In
+    // one, the cache answers up to the first step that changed, which is where past runs that
+    // came as far from the cache stopped (a rebuild after an edit usually changes the same COPY),
+    // or, as if one more run had stopped at each with equal chance, anywhere after the streak.
+    // The current step is a hit only if hits here last as long as it has run so far.
+    std::vector<std::pair<int, double>> cache_stops(const StepPlan& p) const {
+        const int current = p.current - 1;
+        if (p.cache_streak == 0 || current >= total_) return {{current, 1.0}};
+        std::vector<double> prior(static_cast<std::size_t>(total_ - current + 1), 1.0 / (total_ - current + 1));
+        for (const PastRun* run : p.runs) {
+            int past_stop = 0;
+            while (past_stop < static_cast<int>(run->step_seconds.size()) && run->cached(past_stop + 1)) ++past_stop;
+            const int stop = past_stop < p.change_at ? past_stop : std::min(past_stop + p.shift, total_);
+            if (stop >= current) prior[static_cast<std::size_t>(stop - current)] += 1;
+        }
+        const double hit_lasts = std::exp(detail::eta::log_survival(p.hit_log_median, p.hit_log_spread, p.current_elapsed));
+        double work_lasts = 1;
+        if (p.has(p.past_current)) {
+            const auto k = static_cast<std::size_t>(p.past_current);
+            work_lasts = 0;
+            for (const auto& speed : p.speeds) {
+                work_lasts += speed.weight * std::exp(detail::eta::log_survival(std::log(p.typical[k]) + speed.log_scale,
+                                                                               p.spread[k], p.current_elapsed));
+            }
+        }
+        std::vector<std::pair<int, double>> stops;
+        double sum = 0;
+        for (std::size_t m = 0; m < prior.size(); ++m) {
+            const double w = prior[m] * (m == 0 ? work_lasts : hit_lasts);
+            stops.emplace_back(current + static_cast<int>(m), w);
+            sum += w;
+        }
+        if (sum <= 0) return {{current, 1.0}};
+        for (auto& stop : stops) stop.second /= sum;
+        return stops;
     }
 
     // The run's own pace: the mean time of the steps done so far for each step left.
@@ -6992,7 +7281,7 @@ inline BrowserResult open_browser(const std::string& url, bool allowed) {
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 42654 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 45812 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 
@@ -7082,16 +7371,17 @@ footer code { color: var(--text); }
 .eta-sub { font-size: 12.5px; color: var(--muted); }
 .bar { height: 14px; border-radius: 7px; background: #262d38; margin: 10px 0 8px; overflow: hidden; }
 .fill { height: 100%; width: 0; border-radius: 7px; background: var(--blue); transition: width .4s ease; }
+/* The stripes advance one step with each second the page ticks, not in a CSS animation: an animation
+   redraws every frame for as long as the tab is open, which many open dashboards pay for in CPU. */
 body[data-state=running] .fill {
   background-image: linear-gradient(45deg, rgba(255,255,255,.16) 25%, transparent 25%, transparent 50%, rgba(255,255,255,.16) 50%, rgba(255,255,255,.16) 75%, transparent 75%);
-  background-size: 24px 24px; animation: stripes 1.2s linear infinite;
+  background-size: 24px 24px;
 }
-body[data-stale] .fill { background-color: var(--amber); animation: none; }
+body[data-stale] .fill { background-color: var(--amber); }
 body[data-state=succeeded] .fill { background: var(--green); }
 body[data-state=failed] .fill { background: var(--red); }
 body[data-state=cancelled] .fill { background: var(--grey); }
-@keyframes stripes { to { background-position: 24px 0; } }
-@media (prefers-reduced-motion: reduce) { .fill { animation: none !important; transition: none; } }
+@media (prefers-reduced-motion: reduce) { .fill { transition: none; } }
 .step-row { display: flex; gap: 10px; align-items: baseline; min-width: 0; }
 .step { font-weight: 650; white-space: nowrap; }
 .detail { font-family: var(--mono); font-size: 12.5px; color: #c9d1d9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
@@ -7147,11 +7437,12 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 .follow.paused { color: var(--amber); }
 .log {
   flex: 1; min-height: 0; overflow-y: auto; overflow-anchor: none; background: #010409; color: #d1d7e0;
+  contain: strict; /* its size comes from the card, never from its lines: a new line lays out only the log */
   font-family: var(--mono); font-size: 12.5px; line-height: 1.5; padding: 8px 12px; border-radius: 0 0 8px 8px;
   white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 4;
 }
 .log:focus-visible { outline: 2px solid var(--blue); outline-offset: -2px; }
-.log div { min-height: 1.5em; }
+.log .chunk > div, .log .empty { min-height: 1.5em; }
 .log .e { color: #ff7b72; } .log .w { color: #e3b341; }
 .log .gap { color: var(--muted); font-style: italic; border-top: 1px dashed #30363d; border-bottom: 1px dashed #30363d; margin: 2px 0; }
 .log .empty { color: var(--muted); font-style: italic; }
@@ -7283,24 +7574,28 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 'use strict';
 (function () {
   const MAX_LOG_LINES = 5000;
+  // Lines go into blocks of this many: a new line then lays out its block and the few dozen blocks,
+  // not every line of a long log.
+  const CHUNK_LINES = 100;
   const STALE_AFTER_S = 10;
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 15000;
 
-  const $ = (id) => document.getElementById(id);
+)azops_web"
+R"azops_web(  const $ = (id) => document.getElementById(id);
   const logEl = $('log');
   const tokenMeta = document.querySelector('meta[name="azops-token"]');
   const token = tokenMeta ? tokenMeta.getAttribute('content') || '' : '';
   // An unsubstituted placeholder or an empty value both mean: this server cannot stop the task.
   const haveToken = /^[0-9a-f]{16,}$/i.test(token);
 
-)azops_web"
-R"azops_web(  let status = null;         // last status applied
+  let status = null;         // last status applied
   let receivedAt = 0;        // Date.now() when it arrived; local clock, so no skew with the writer
   let runKey = '';           // identifies one run in one file: a change resets the log
   let shownTail = [];        // log_tail as last applied, to find which lines are new
   let newWhilePaused = 0;
-  let lineCount = 0;
+  let lineCount = 0;         // lines received since the log was reset
+  let linesShown = 0;        // line elements in the log (gap markers included)
   let stopRequested = false;
   let unavailable = null;
   let es = null, pollTimer = null, sseRetryTimer = null;
@@ -7325,13 +7620,15 @@ R"azops_web(  let status = null;         // last status applied
     if (m < 60) return m + ' min';
     return Math.floor(m / 60) + 'h ' + pad(m % 60) + 'm';
   }
+  // Made once: toLocaleTimeString() builds a new formatter on every call, the page's costliest step.
+  const HM = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const HMS = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const DAY = new Intl.DateTimeFormat([], { month: 'short', day: 'numeric' });
   function clock(ms, withSeconds) {
     const d = new Date(ms);
-    const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-    if (withSeconds) opts.second = '2-digit';
-    let t = d.toLocaleTimeString([], opts);
+    let t = (withSeconds ? HMS : HM).format(d);
     if (Math.abs(ms - Date.now()) > 20 * 3600 * 1000 || d.getDate() !== new Date().getDate()) {
-      t = d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+      t = DAY.format(d) + ' ' + t;
     }
     return t;
   }
@@ -7346,17 +7643,29 @@ R"azops_web(  let status = null;         // last status applied
     const node = $(id);
     if (node.textContent !== text) node.textContent = text;
   }
+  // Writes only what changes: every write, even of the same value, can cost the page a style pass,
+  // and each update of every open dashboard goes through here.
+  function put(node, key, value) {
+    if (node[key] !== value) node[key] = value;
+  }
+  function putAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
   function make(tag, cls, text) {
     const node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text !== undefined) node.textContent = text;
     return node;
   }
+  const bannerShown = {};
   function banner(id, show, title, body, extraClass) {
     const node = $(id);
-    node.hidden = !show;
+    put(node, 'hidden', !show);
     if (!show) return;
-    if (extraClass) node.className = 'banner ' + extraClass;
+    if (extraClass) put(node, 'className', 'banner ' + extraClass);
+    const key = JSON.stringify([title, body.text || '', body.err || '']);
+    if (bannerShown[id] === key) return;
+    bannerShown[id] = key;
     const parts = [make('b', '', title), document.createTextNode(body.text || '')];
     if (body.err) parts.push(make('span', 'err', body.err));
     node.replaceChildren(...parts);
@@ -7422,6 +7731,7 @@ R"azops_web(  let status = null;         // last status applied
     logEl.replaceChildren(make('div', 'empty', 'no output yet'));
     shownTail = [];
     lineCount = 0;
+    linesShown = 0;
     newWhilePaused = 0;
     logFollow.following = true;
   }
@@ -7430,30 +7740,44 @@ R"azops_web(  let status = null;         // last status applied
     const { lines, gap } = unseenLines(shownTail, next);
     shownTail = next;
     if (!lines.length) return;
-    const empty = logEl.querySelector('.empty');
-    if (empty) empty.remove();
-    const frag = document.createDocumentFragment();
-    if (gap) frag.appendChild(lineNode('⋯ more lines arrived than one update carries; some are not shown here', 'gap'));
-    for (const line of lines) frag.appendChild(lineNode(line));
-    logEl.appendChild(frag);
-    lineCount += lines.length;
-    const excess = logEl.childElementCount - MAX_LOG_LINES;
-    if (excess > 0) {
-      const before = logEl.scrollHeight;
-      for (let i = 0; i < excess; i++) logEl.firstElementChild.remove();
-      if (!logFollow.following) logEl.scrollTop -= before - logEl.scrollHeight;
+    const first = logEl.firstElementChild;
+    if (first && first.className === 'empty') first.remove();
+    const nodes = lines.map((line) => lineNode(line));
+    if (gap) nodes.unshift(lineNode('⋯ more lines arrived than one update carries; some are not shown here', 'gap'));
+    let chunk = logEl.lastElementChild;
+    for (const node of nodes) {
+      if (!chunk || chunk.childElementCount >= CHUNK_LINES) chunk = logEl.appendChild(make('div', 'chunk'));
+      chunk.appendChild(node);
     }
-    if (logFollow.following) logFollow.toEnd();
-    else newWhilePaused += lines.length;
+    linesShown += nodes.length;
+    lineCount += lines.length;
+    if (linesShown > MAX_LOG_LINES) dropOldest(linesShown - MAX_LOG_LINES);
+    if (!logFollow.following) newWhilePaused += lines.length;
     renderFollow();
+    if (logFollow.following) logFollow.toEnd();  // last: it lays the page out to know the end
+  }
+  function dropOldest(count) {
+    const before = logFollow.following ? 0 : logEl.scrollHeight;
+    linesShown -= count;
+    while (count > 0) {
+      const chunk = logEl.firstElementChild;
+      if (chunk.childElementCount <= count) {
+        count -= chunk.childElementCount;
+        chunk.remove();
+      } else {
+        for (; count > 0; count--) chunk.firstElementChild.remove();
+      }
+    }
+    // A paused view keeps showing the same lines while those above it go.
+    if (!logFollow.following) logEl.scrollTop -= before - logEl.scrollHeight;
   }
   function renderFollow() {
     const f = $('follow');
-    f.textContent = logFollow.following ? 'following the end' : 'paused — scrolled up';
-    f.className = logFollow.following ? 'follow' : 'follow paused';
+    put(f, 'textContent', logFollow.following ? 'following the end' : 'paused — scrolled up');
+    put(f, 'className', logFollow.following ? 'follow' : 'follow paused');
     const jump = $('jump');
-    jump.hidden = logFollow.following;
-    jump.textContent = newWhilePaused > 0 ? 'Jump to latest (' + newWhilePaused + ' new)' : 'Jump to latest';
+    put(jump, 'hidden', logFollow.following);
+    put(jump, 'textContent', newWhilePaused > 0 ? 'Jump to latest (' + newWhilePaused + ' new)' : 'Jump to latest');
     const shown = Math.min(lineCount, MAX_LOG_LINES);
     setText('line-count', lineCount ? shown + (shown === 1 ? ' line' : ' lines') : '');
   }
@@ -7469,13 +7793,13 @@ R"azops_web(  let status = null;         // last status applied
   function renderHeader(s) {
     setText('task', str(s.task) || 'task');
     const badge = $('state');
-    badge.textContent = s.state || 'unknown';
-    badge.className = 'badge ' + (STATE_BADGE[s.state] || 'off');
+    put(badge, 'textContent', s.state || 'unknown');
+    put(badge, 'className', 'badge ' + (STATE_BADGE[s.state] || 'off'));
     setText('operation', str(s.operation) || '—');
     setText('phase', str(s.phase) ? pretty(s.phase) : '—');
     const started = parseTime(s.started_at);
     setText('started', started === null ? '—' : clock(started, false));
-    $('started').title = s.started_at || '';
+    put($('started'), 'title', s.started_at || '');
     const elapsed = num(s.elapsed_seconds);
     setText('elapsed', elapsed === null ? '—' : dur(elapsed + sinceReceipt()));
     setText('status-file', str(s.status_file) || '(not given)');
@@ -7484,12 +7808,13 @@ R"azops_web(  let status = null;         // last status applied
     const pct = Math.max(0, Math.min(100, num(s.progress_pct) || 0));
     const shown = pct >= 100 || pct <= 0 ? Math.round(pct) : pct < 10 ? Math.floor(pct * 10) / 10 : Math.floor(pct);
     setText('pct', shown + '%');
-    $('fill').style.width = pct + '%';
-    $('bar').setAttribute('aria-valuenow', String(Math.round(pct)));
+    const fill = $('fill').style;
+    if (fill.width !== pct + '%') fill.width = pct + '%';
+    putAttr($('bar'), 'aria-valuenow', String(Math.round(pct)));
     const step = num(s.step), total = num(s.total_steps);
     setText('step', total ? 'step ' + step + ' of ' + total : '');
     setText('detail', str(s.detail) || '');
-    $('detail').title = str(s.detail) || '';
+    put($('detail'), 'title', str(s.detail) || '');
 
     let main = '', sub = '';
     const eta = num(s.eta_seconds);
@@ -7529,15 +7854,16 @@ R"azops_web(  let status = null;         // last status applied
     const cost = $('cost');
     const so = num(s.cost_usd), rate = num(s.hourly_rate_usd), proj = num(s.projected_cost_usd);
     if (known) {
-      cost.textContent = so === null ? '—' : money(so);
-      cost.className = 'big';
-      $('cost-unit').hidden = false;
+      put(cost, 'textContent', so === null ? '—' : money(so));
+      put(cost, 'className', 'big');
+      put($('cost-unit'), 'hidden', false);
       setText('rate', '$' + rate.toFixed(3) + '/h');
-      setText('projected', proj === null ? '—' : '~' + money(proj) + ' total');
+      const about = proj === null ? '' : money(proj);
+      setText('projected', proj === null ? '—' : (about[0] === '<' ? about : '~' + about) + ' total');
     } else {
-      cost.textContent = 'rate unknown';
-      cost.className = 'big unknown';
-      $('cost-unit').hidden = true;
+      put(cost, 'textContent', 'rate unknown');
+      put(cost, 'className', 'big unknown');
+      put($('cost-unit'), 'hidden', true);
       setText('rate', 'unknown');
       setText('projected', '—');
     }
@@ -7545,8 +7871,8 @@ R"azops_web(  let status = null;         // last status applied
     const noVm = known && rate === 0 && !str(s.vm_size);
     setText('rate-source', src ? 'rate: ' + src : noVm ? 'no VM size given: nothing is billed' :
       known ? '' : 'no price known for this VM size and region');
-    $('rate-source').title = $('rate-source').textContent;
-    $('billing-note').hidden = !s.billing_assumed;
+    put($('rate-source'), 'title', $('rate-source').textContent);
+    put($('billing-note'), 'hidden', !s.billing_assumed);
   }
   const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off' };
   const BILLED = ['running', 'starting', 'stopping'];
@@ -7554,8 +7880,8 @@ R"azops_web(  let status = null;         // last status applied
     const badge = $('vm-state');
     const vmState = str(s.vm_state);
     const anyVm = vmState || str(s.vm_name) || str(s.vm_ip) || str(s.vm_size);
-    badge.textContent = vmState || (anyVm ? 'unknown' : 'none');
-    badge.className = 'badge ' + (VM_BADGE[vmState] || 'off');
+    put(badge, 'textContent', vmState || (anyVm ? 'unknown' : 'none'));
+    put(badge, 'className', 'badge ' + (VM_BADGE[vmState] || 'off'));
     setText('vm-name', str(s.vm_name) || '');
     setText('vm-ip', str(s.vm_ip) || '—');
     setText('vm-size', str(s.vm_size) || '—');
@@ -7575,9 +7901,9 @@ R"azops_web(  let status = null;         // last status applied
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
         (idle > Date.now() ? ' (in ' + roughDur((idle - Date.now()) / 1000) + ')' : '') + '.';
     }
-    note.hidden = !text;
-    note.textContent = text;
-    note.className = cls;
+    put(note, 'hidden', !text);
+    put(note, 'textContent', text);
+    put(note, 'className', cls);
   }
   function renderVnc(s) {
     const a = $('vnc');
@@ -7587,33 +7913,31 @@ R"azops_web(  let status = null;         // last status applied
       if (u && (u.protocol === 'http:' || u.protocol === 'https:')) url = u.href;
     } catch (e) { url = null; }
     if (url) {
-      if (a.getAttribute('href') !== url) a.setAttribute('href', url);
-      a.setAttribute('aria-disabled', 'false');
-      a.title = url;
+      putAttr(a, 'href', url);
+      putAttr(a, 'aria-disabled', 'false');
+      put(a, 'title', url);
     } else {
-      a.removeAttribute('href');
-      a.setAttribute('aria-disabled', 'true');
-      a.title = 'No VNC address yet';
+      if (a.hasAttribute('href')) a.removeAttribute('href');
+      putAttr(a, 'aria-disabled', 'true');
+      put(a, 'title', 'No VNC address yet');
     }
   }
   function renderStop(s) {
     const btn = $('stop');
     const can = haveToken && s.state === 'running' && s.cancellable === true && !stopRequested;
-    btn.disabled = !can;
-    btn.textContent = stopRequested && s.state === 'running' ? 'Stopping…' : 'Stop task…';
-    btn.title = !haveToken ? 'This server cannot stop the task (no run token)' :
+    put(btn, 'disabled', !can);
+    put(btn, 'textContent', stopRequested && s.state === 'running' ? 'Stopping…' : 'Stop task…');
+    put(btn, 'title', !haveToken ? 'This server cannot stop the task (no run token)' :
       s.state !== 'running' ? 'The task has ended' :
-      s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)';
+      s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)');
   }
+)azops_web"
+R"azops_web(  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
+  // step runs, not on every update.
+  let timelineShown = '';
   function renderTimeline(s) {
     const list = $('timeline');
     const entries = Array.isArray(s.timeline) ? s.timeline.filter((e) => e && typeof e === 'object') : [];
-    if (!entries.length) {
-      const li = make('li', 'muted', 'nothing yet');
-      li.style.display = 'block';
-      list.replaceChildren(li);
-      return;
-    }
     const now = ticking() ? Date.now() : receivedAt;
     const spans = entries.map((e) => {
       const start = parseTime(e.started_at);
@@ -7627,29 +7951,46 @@ R"azops_web(  let status = null;         // last status applied
     const t0 = starts.length ? Math.min(...starts) : null;
     const t1 = ends.length ? Math.max(...ends) : null;
     const width = t0 !== null && t1 !== null && t1 > t0 ? t1 - t0 : null;
-    const items = spans.map(({ e, start, d, end }) => {
+    const rows = spans.map(({ e, start, d, end }) => {
       const st = ['running', 'succeeded', 'failed', 'cancelled'].includes(e.state) ? e.state : 'other';
-      const li = make('li', st);
-      li.title = (e.name || '') + ' — ' + (e.state || '');
       const failedOrCancelled = st === 'failed' || st === 'cancelled';
-      li.append(make('span', 'dot'), make('span', 'tl-name', pretty(e.name || '?')),
-        make('span', 'tl-dur', (failedOrCancelled ? st + ' · ' : '') + dur(d)));
-      if (start === null) return li;
-      const endText = st === 'running' ? 'now' : end !== null ? clock(end, true) : '…';
-      li.append(make('span', 'dot-gap'), make('span', 'tl-when', clock(start, true) + ' → ' + endText));
+      const row = { st, title: (e.name || '') + ' — ' + (e.state || ''), name: pretty(e.name || '?'),
+        dur: (failedOrCancelled ? st + ' · ' : '') + dur(d), when: null, left: null, width: null };
+      if (start === null) return row;
+      row.when = clock(start, true) + ' → ' + (st === 'running' ? 'now' : end !== null ? clock(end, true) : '…');
       if (width !== null) {
-        const track = make('div', 'tl-track');
-        const bar = make('i');
-        bar.style.left = ((start - t0) / width * 100).toFixed(2) + '%';
-        bar.style.width = (Math.max(0, (end === null ? start : end) - start) / width * 100).toFixed(2) + '%';
-        track.appendChild(bar);
-        li.appendChild(track);
+        row.left = ((start - t0) / width * 100).toFixed(1) + '%';
+        row.width = (Math.max(0, (end === null ? start : end) - start) / width * 100).toFixed(1) + '%';
       }
-      return li;
+      return row;
     });
-)azops_web"
-R"azops_web(    list.replaceChildren(...items);
+    const key = JSON.stringify(rows);
+    if (key === timelineShown) return;
+    timelineShown = key;
+    if (!rows.length) {
+      const li = make('li', 'muted', 'nothing yet');
+      li.style.display = 'block';
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(...rows.map(timelineItem));
     if (timelineFollow.following) timelineFollow.toEnd();  // the current operation stays in view
+  }
+  function timelineItem(row) {
+    const li = make('li', row.st);
+    li.title = row.title;
+    li.append(make('span', 'dot'), make('span', 'tl-name', row.name), make('span', 'tl-dur', row.dur));
+    if (row.when === null) return li;
+    li.append(make('span', 'dot-gap'), make('span', 'tl-when', row.when));
+    if (row.left !== null) {
+      const track = make('div', 'tl-track');
+      const bar = make('i');
+      bar.style.left = row.left;
+      bar.style.width = row.width;
+      track.appendChild(bar);
+      li.appendChild(track);
+    }
+    return li;
   }
   function renderBanners(s) {
     const err = str(s.error);
@@ -7722,7 +8063,7 @@ R"azops_web(    list.replaceChildren(...items);
       return;
     }
     const s = status;
-    document.body.setAttribute('data-state', s.state || 'unknown');
+    putAttr(document.body, 'data-state', s.state || 'unknown');
     renderHeader(s);
     renderProgress(s);
     renderCost(s);
@@ -7748,8 +8089,9 @@ R"azops_web(    list.replaceChildren(...items);
     status = s;
     receivedAt = Date.now();
     unavailable = null;
-    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
     renderAll();
+    // Last, as following the log reads its height: after every other change, one layout serves all.
+    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
   }
   function applyUnavailable(text) {
     let why = null;
@@ -7890,7 +8232,16 @@ R"azops_web(    list.replaceChildren(...items);
   });
   $('vnc').addEventListener('click', (ev) => { if ($('vnc').getAttribute('aria-disabled') === 'true') ev.preventDefault(); });
 
-  setInterval(() => { if (status) renderAll(); }, 1000);
+  const reducedMotion = window.matchMedia ? window.matchMedia('(prefers-reduced-motion: reduce)') : null;
+  let stripeStep = 0;
+  setInterval(() => {
+    if (!status) return;
+    renderAll();
+    if (ticking() && !(reducedMotion && reducedMotion.matches)) {
+      stripeStep = (stripeStep + 1) % 4;
+      $('fill').style.backgroundPosition = stripeStep * 6 + 'px 0';
+    }
+  }, 1000);
   // For tests and for people debugging in the console: feed a status object as if it had arrived.
   window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
   setConn('connecting');

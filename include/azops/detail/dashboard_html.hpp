@@ -1,7 +1,7 @@
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 42654 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 45812 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 #pragma once
@@ -92,16 +92,17 @@ footer code { color: var(--text); }
 .eta-sub { font-size: 12.5px; color: var(--muted); }
 .bar { height: 14px; border-radius: 7px; background: #262d38; margin: 10px 0 8px; overflow: hidden; }
 .fill { height: 100%; width: 0; border-radius: 7px; background: var(--blue); transition: width .4s ease; }
+/* The stripes advance one step with each second the page ticks, not in a CSS animation: an animation
+   redraws every frame for as long as the tab is open, which many open dashboards pay for in CPU. */
 body[data-state=running] .fill {
   background-image: linear-gradient(45deg, rgba(255,255,255,.16) 25%, transparent 25%, transparent 50%, rgba(255,255,255,.16) 50%, rgba(255,255,255,.16) 75%, transparent 75%);
-  background-size: 24px 24px; animation: stripes 1.2s linear infinite;
+  background-size: 24px 24px;
 }
-body[data-stale] .fill { background-color: var(--amber); animation: none; }
+body[data-stale] .fill { background-color: var(--amber); }
 body[data-state=succeeded] .fill { background: var(--green); }
 body[data-state=failed] .fill { background: var(--red); }
 body[data-state=cancelled] .fill { background: var(--grey); }
-@keyframes stripes { to { background-position: 24px 0; } }
-@media (prefers-reduced-motion: reduce) { .fill { animation: none !important; transition: none; } }
+@media (prefers-reduced-motion: reduce) { .fill { transition: none; } }
 .step-row { display: flex; gap: 10px; align-items: baseline; min-width: 0; }
 .step { font-weight: 650; white-space: nowrap; }
 .detail { font-family: var(--mono); font-size: 12.5px; color: #c9d1d9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
@@ -157,11 +158,12 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 .follow.paused { color: var(--amber); }
 .log {
   flex: 1; min-height: 0; overflow-y: auto; overflow-anchor: none; background: #010409; color: #d1d7e0;
+  contain: strict; /* its size comes from the card, never from its lines: a new line lays out only the log */
   font-family: var(--mono); font-size: 12.5px; line-height: 1.5; padding: 8px 12px; border-radius: 0 0 8px 8px;
   white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 4;
 }
 .log:focus-visible { outline: 2px solid var(--blue); outline-offset: -2px; }
-.log div { min-height: 1.5em; }
+.log .chunk > div, .log .empty { min-height: 1.5em; }
 .log .e { color: #ff7b72; } .log .w { color: #e3b341; }
 .log .gap { color: var(--muted); font-style: italic; border-top: 1px dashed #30363d; border-bottom: 1px dashed #30363d; margin: 2px 0; }
 .log .empty { color: var(--muted); font-style: italic; }
@@ -293,24 +295,28 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 'use strict';
 (function () {
   const MAX_LOG_LINES = 5000;
+  // Lines go into blocks of this many: a new line then lays out its block and the few dozen blocks,
+  // not every line of a long log.
+  const CHUNK_LINES = 100;
   const STALE_AFTER_S = 10;
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 15000;
 
-  const $ = (id) => document.getElementById(id);
+)azops_web"
+R"azops_web(  const $ = (id) => document.getElementById(id);
   const logEl = $('log');
   const tokenMeta = document.querySelector('meta[name="azops-token"]');
   const token = tokenMeta ? tokenMeta.getAttribute('content') || '' : '';
   // An unsubstituted placeholder or an empty value both mean: this server cannot stop the task.
   const haveToken = /^[0-9a-f]{16,}$/i.test(token);
 
-)azops_web"
-R"azops_web(  let status = null;         // last status applied
+  let status = null;         // last status applied
   let receivedAt = 0;        // Date.now() when it arrived; local clock, so no skew with the writer
   let runKey = '';           // identifies one run in one file: a change resets the log
   let shownTail = [];        // log_tail as last applied, to find which lines are new
   let newWhilePaused = 0;
-  let lineCount = 0;
+  let lineCount = 0;         // lines received since the log was reset
+  let linesShown = 0;        // line elements in the log (gap markers included)
   let stopRequested = false;
   let unavailable = null;
   let es = null, pollTimer = null, sseRetryTimer = null;
@@ -335,13 +341,15 @@ R"azops_web(  let status = null;         // last status applied
     if (m < 60) return m + ' min';
     return Math.floor(m / 60) + 'h ' + pad(m % 60) + 'm';
   }
+  // Made once: toLocaleTimeString() builds a new formatter on every call, the page's costliest step.
+  const HM = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const HMS = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const DAY = new Intl.DateTimeFormat([], { month: 'short', day: 'numeric' });
   function clock(ms, withSeconds) {
     const d = new Date(ms);
-    const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-    if (withSeconds) opts.second = '2-digit';
-    let t = d.toLocaleTimeString([], opts);
+    let t = (withSeconds ? HMS : HM).format(d);
     if (Math.abs(ms - Date.now()) > 20 * 3600 * 1000 || d.getDate() !== new Date().getDate()) {
-      t = d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+      t = DAY.format(d) + ' ' + t;
     }
     return t;
   }
@@ -356,17 +364,29 @@ R"azops_web(  let status = null;         // last status applied
     const node = $(id);
     if (node.textContent !== text) node.textContent = text;
   }
+  // Writes only what changes: every write, even of the same value, can cost the page a style pass,
+  // and each update of every open dashboard goes through here.
+  function put(node, key, value) {
+    if (node[key] !== value) node[key] = value;
+  }
+  function putAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
   function make(tag, cls, text) {
     const node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text !== undefined) node.textContent = text;
     return node;
   }
+  const bannerShown = {};
   function banner(id, show, title, body, extraClass) {
     const node = $(id);
-    node.hidden = !show;
+    put(node, 'hidden', !show);
     if (!show) return;
-    if (extraClass) node.className = 'banner ' + extraClass;
+    if (extraClass) put(node, 'className', 'banner ' + extraClass);
+    const key = JSON.stringify([title, body.text || '', body.err || '']);
+    if (bannerShown[id] === key) return;
+    bannerShown[id] = key;
     const parts = [make('b', '', title), document.createTextNode(body.text || '')];
     if (body.err) parts.push(make('span', 'err', body.err));
     node.replaceChildren(...parts);
@@ -432,6 +452,7 @@ R"azops_web(  let status = null;         // last status applied
     logEl.replaceChildren(make('div', 'empty', 'no output yet'));
     shownTail = [];
     lineCount = 0;
+    linesShown = 0;
     newWhilePaused = 0;
     logFollow.following = true;
   }
@@ -440,30 +461,44 @@ R"azops_web(  let status = null;         // last status applied
     const { lines, gap } = unseenLines(shownTail, next);
     shownTail = next;
     if (!lines.length) return;
-    const empty = logEl.querySelector('.empty');
-    if (empty) empty.remove();
-    const frag = document.createDocumentFragment();
-    if (gap) frag.appendChild(lineNode('⋯ more lines arrived than one update carries; some are not shown here', 'gap'));
-    for (const line of lines) frag.appendChild(lineNode(line));
-    logEl.appendChild(frag);
-    lineCount += lines.length;
-    const excess = logEl.childElementCount - MAX_LOG_LINES;
-    if (excess > 0) {
-      const before = logEl.scrollHeight;
-      for (let i = 0; i < excess; i++) logEl.firstElementChild.remove();
-      if (!logFollow.following) logEl.scrollTop -= before - logEl.scrollHeight;
+    const first = logEl.firstElementChild;
+    if (first && first.className === 'empty') first.remove();
+    const nodes = lines.map((line) => lineNode(line));
+    if (gap) nodes.unshift(lineNode('⋯ more lines arrived than one update carries; some are not shown here', 'gap'));
+    let chunk = logEl.lastElementChild;
+    for (const node of nodes) {
+      if (!chunk || chunk.childElementCount >= CHUNK_LINES) chunk = logEl.appendChild(make('div', 'chunk'));
+      chunk.appendChild(node);
     }
-    if (logFollow.following) logFollow.toEnd();
-    else newWhilePaused += lines.length;
+    linesShown += nodes.length;
+    lineCount += lines.length;
+    if (linesShown > MAX_LOG_LINES) dropOldest(linesShown - MAX_LOG_LINES);
+    if (!logFollow.following) newWhilePaused += lines.length;
     renderFollow();
+    if (logFollow.following) logFollow.toEnd();  // last: it lays the page out to know the end
+  }
+  function dropOldest(count) {
+    const before = logFollow.following ? 0 : logEl.scrollHeight;
+    linesShown -= count;
+    while (count > 0) {
+      const chunk = logEl.firstElementChild;
+      if (chunk.childElementCount <= count) {
+        count -= chunk.childElementCount;
+        chunk.remove();
+      } else {
+        for (; count > 0; count--) chunk.firstElementChild.remove();
+      }
+    }
+    // A paused view keeps showing the same lines while those above it go.
+    if (!logFollow.following) logEl.scrollTop -= before - logEl.scrollHeight;
   }
   function renderFollow() {
     const f = $('follow');
-    f.textContent = logFollow.following ? 'following the end' : 'paused — scrolled up';
-    f.className = logFollow.following ? 'follow' : 'follow paused';
+    put(f, 'textContent', logFollow.following ? 'following the end' : 'paused — scrolled up');
+    put(f, 'className', logFollow.following ? 'follow' : 'follow paused');
     const jump = $('jump');
-    jump.hidden = logFollow.following;
-    jump.textContent = newWhilePaused > 0 ? 'Jump to latest (' + newWhilePaused + ' new)' : 'Jump to latest';
+    put(jump, 'hidden', logFollow.following);
+    put(jump, 'textContent', newWhilePaused > 0 ? 'Jump to latest (' + newWhilePaused + ' new)' : 'Jump to latest');
     const shown = Math.min(lineCount, MAX_LOG_LINES);
     setText('line-count', lineCount ? shown + (shown === 1 ? ' line' : ' lines') : '');
   }
@@ -479,13 +514,13 @@ R"azops_web(  let status = null;         // last status applied
   function renderHeader(s) {
     setText('task', str(s.task) || 'task');
     const badge = $('state');
-    badge.textContent = s.state || 'unknown';
-    badge.className = 'badge ' + (STATE_BADGE[s.state] || 'off');
+    put(badge, 'textContent', s.state || 'unknown');
+    put(badge, 'className', 'badge ' + (STATE_BADGE[s.state] || 'off'));
     setText('operation', str(s.operation) || '—');
     setText('phase', str(s.phase) ? pretty(s.phase) : '—');
     const started = parseTime(s.started_at);
     setText('started', started === null ? '—' : clock(started, false));
-    $('started').title = s.started_at || '';
+    put($('started'), 'title', s.started_at || '');
     const elapsed = num(s.elapsed_seconds);
     setText('elapsed', elapsed === null ? '—' : dur(elapsed + sinceReceipt()));
     setText('status-file', str(s.status_file) || '(not given)');
@@ -494,12 +529,13 @@ R"azops_web(  let status = null;         // last status applied
     const pct = Math.max(0, Math.min(100, num(s.progress_pct) || 0));
     const shown = pct >= 100 || pct <= 0 ? Math.round(pct) : pct < 10 ? Math.floor(pct * 10) / 10 : Math.floor(pct);
     setText('pct', shown + '%');
-    $('fill').style.width = pct + '%';
-    $('bar').setAttribute('aria-valuenow', String(Math.round(pct)));
+    const fill = $('fill').style;
+    if (fill.width !== pct + '%') fill.width = pct + '%';
+    putAttr($('bar'), 'aria-valuenow', String(Math.round(pct)));
     const step = num(s.step), total = num(s.total_steps);
     setText('step', total ? 'step ' + step + ' of ' + total : '');
     setText('detail', str(s.detail) || '');
-    $('detail').title = str(s.detail) || '';
+    put($('detail'), 'title', str(s.detail) || '');
 
     let main = '', sub = '';
     const eta = num(s.eta_seconds);
@@ -539,15 +575,16 @@ R"azops_web(  let status = null;         // last status applied
     const cost = $('cost');
     const so = num(s.cost_usd), rate = num(s.hourly_rate_usd), proj = num(s.projected_cost_usd);
     if (known) {
-      cost.textContent = so === null ? '—' : money(so);
-      cost.className = 'big';
-      $('cost-unit').hidden = false;
+      put(cost, 'textContent', so === null ? '—' : money(so));
+      put(cost, 'className', 'big');
+      put($('cost-unit'), 'hidden', false);
       setText('rate', '$' + rate.toFixed(3) + '/h');
-      setText('projected', proj === null ? '—' : '~' + money(proj) + ' total');
+      const about = proj === null ? '' : money(proj);
+      setText('projected', proj === null ? '—' : (about[0] === '<' ? about : '~' + about) + ' total');
     } else {
-      cost.textContent = 'rate unknown';
-      cost.className = 'big unknown';
-      $('cost-unit').hidden = true;
+      put(cost, 'textContent', 'rate unknown');
+      put(cost, 'className', 'big unknown');
+      put($('cost-unit'), 'hidden', true);
       setText('rate', 'unknown');
       setText('projected', '—');
     }
@@ -555,8 +592,8 @@ R"azops_web(  let status = null;         // last status applied
     const noVm = known && rate === 0 && !str(s.vm_size);
     setText('rate-source', src ? 'rate: ' + src : noVm ? 'no VM size given: nothing is billed' :
       known ? '' : 'no price known for this VM size and region');
-    $('rate-source').title = $('rate-source').textContent;
-    $('billing-note').hidden = !s.billing_assumed;
+    put($('rate-source'), 'title', $('rate-source').textContent);
+    put($('billing-note'), 'hidden', !s.billing_assumed);
   }
   const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off' };
   const BILLED = ['running', 'starting', 'stopping'];
@@ -564,8 +601,8 @@ R"azops_web(  let status = null;         // last status applied
     const badge = $('vm-state');
     const vmState = str(s.vm_state);
     const anyVm = vmState || str(s.vm_name) || str(s.vm_ip) || str(s.vm_size);
-    badge.textContent = vmState || (anyVm ? 'unknown' : 'none');
-    badge.className = 'badge ' + (VM_BADGE[vmState] || 'off');
+    put(badge, 'textContent', vmState || (anyVm ? 'unknown' : 'none'));
+    put(badge, 'className', 'badge ' + (VM_BADGE[vmState] || 'off'));
     setText('vm-name', str(s.vm_name) || '');
     setText('vm-ip', str(s.vm_ip) || '—');
     setText('vm-size', str(s.vm_size) || '—');
@@ -585,9 +622,9 @@ R"azops_web(  let status = null;         // last status applied
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
         (idle > Date.now() ? ' (in ' + roughDur((idle - Date.now()) / 1000) + ')' : '') + '.';
     }
-    note.hidden = !text;
-    note.textContent = text;
-    note.className = cls;
+    put(note, 'hidden', !text);
+    put(note, 'textContent', text);
+    put(note, 'className', cls);
   }
   function renderVnc(s) {
     const a = $('vnc');
@@ -597,33 +634,31 @@ R"azops_web(  let status = null;         // last status applied
       if (u && (u.protocol === 'http:' || u.protocol === 'https:')) url = u.href;
     } catch (e) { url = null; }
     if (url) {
-      if (a.getAttribute('href') !== url) a.setAttribute('href', url);
-      a.setAttribute('aria-disabled', 'false');
-      a.title = url;
+      putAttr(a, 'href', url);
+      putAttr(a, 'aria-disabled', 'false');
+      put(a, 'title', url);
     } else {
-      a.removeAttribute('href');
-      a.setAttribute('aria-disabled', 'true');
-      a.title = 'No VNC address yet';
+      if (a.hasAttribute('href')) a.removeAttribute('href');
+      putAttr(a, 'aria-disabled', 'true');
+      put(a, 'title', 'No VNC address yet');
     }
   }
   function renderStop(s) {
     const btn = $('stop');
     const can = haveToken && s.state === 'running' && s.cancellable === true && !stopRequested;
-    btn.disabled = !can;
-    btn.textContent = stopRequested && s.state === 'running' ? 'Stopping…' : 'Stop task…';
-    btn.title = !haveToken ? 'This server cannot stop the task (no run token)' :
+    put(btn, 'disabled', !can);
+    put(btn, 'textContent', stopRequested && s.state === 'running' ? 'Stopping…' : 'Stop task…');
+    put(btn, 'title', !haveToken ? 'This server cannot stop the task (no run token)' :
       s.state !== 'running' ? 'The task has ended' :
-      s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)';
+      s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)');
   }
+)azops_web"
+R"azops_web(  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
+  // step runs, not on every update.
+  let timelineShown = '';
   function renderTimeline(s) {
     const list = $('timeline');
     const entries = Array.isArray(s.timeline) ? s.timeline.filter((e) => e && typeof e === 'object') : [];
-    if (!entries.length) {
-      const li = make('li', 'muted', 'nothing yet');
-      li.style.display = 'block';
-      list.replaceChildren(li);
-      return;
-    }
     const now = ticking() ? Date.now() : receivedAt;
     const spans = entries.map((e) => {
       const start = parseTime(e.started_at);
@@ -637,29 +672,46 @@ R"azops_web(  let status = null;         // last status applied
     const t0 = starts.length ? Math.min(...starts) : null;
     const t1 = ends.length ? Math.max(...ends) : null;
     const width = t0 !== null && t1 !== null && t1 > t0 ? t1 - t0 : null;
-    const items = spans.map(({ e, start, d, end }) => {
+    const rows = spans.map(({ e, start, d, end }) => {
       const st = ['running', 'succeeded', 'failed', 'cancelled'].includes(e.state) ? e.state : 'other';
-      const li = make('li', st);
-      li.title = (e.name || '') + ' — ' + (e.state || '');
       const failedOrCancelled = st === 'failed' || st === 'cancelled';
-      li.append(make('span', 'dot'), make('span', 'tl-name', pretty(e.name || '?')),
-        make('span', 'tl-dur', (failedOrCancelled ? st + ' · ' : '') + dur(d)));
-      if (start === null) return li;
-      const endText = st === 'running' ? 'now' : end !== null ? clock(end, true) : '…';
-      li.append(make('span', 'dot-gap'), make('span', 'tl-when', clock(start, true) + ' → ' + endText));
+      const row = { st, title: (e.name || '') + ' — ' + (e.state || ''), name: pretty(e.name || '?'),
+        dur: (failedOrCancelled ? st + ' · ' : '') + dur(d), when: null, left: null, width: null };
+      if (start === null) return row;
+      row.when = clock(start, true) + ' → ' + (st === 'running' ? 'now' : end !== null ? clock(end, true) : '…');
       if (width !== null) {
-        const track = make('div', 'tl-track');
-        const bar = make('i');
-        bar.style.left = ((start - t0) / width * 100).toFixed(2) + '%';
-        bar.style.width = (Math.max(0, (end === null ? start : end) - start) / width * 100).toFixed(2) + '%';
-        track.appendChild(bar);
-        li.appendChild(track);
+        row.left = ((start - t0) / width * 100).toFixed(1) + '%';
+        row.width = (Math.max(0, (end === null ? start : end) - start) / width * 100).toFixed(1) + '%';
       }
-      return li;
+      return row;
     });
-)azops_web"
-R"azops_web(    list.replaceChildren(...items);
+    const key = JSON.stringify(rows);
+    if (key === timelineShown) return;
+    timelineShown = key;
+    if (!rows.length) {
+      const li = make('li', 'muted', 'nothing yet');
+      li.style.display = 'block';
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(...rows.map(timelineItem));
     if (timelineFollow.following) timelineFollow.toEnd();  // the current operation stays in view
+  }
+  function timelineItem(row) {
+    const li = make('li', row.st);
+    li.title = row.title;
+    li.append(make('span', 'dot'), make('span', 'tl-name', row.name), make('span', 'tl-dur', row.dur));
+    if (row.when === null) return li;
+    li.append(make('span', 'dot-gap'), make('span', 'tl-when', row.when));
+    if (row.left !== null) {
+      const track = make('div', 'tl-track');
+      const bar = make('i');
+      bar.style.left = row.left;
+      bar.style.width = row.width;
+      track.appendChild(bar);
+      li.appendChild(track);
+    }
+    return li;
   }
   function renderBanners(s) {
     const err = str(s.error);
@@ -732,7 +784,7 @@ R"azops_web(    list.replaceChildren(...items);
       return;
     }
     const s = status;
-    document.body.setAttribute('data-state', s.state || 'unknown');
+    putAttr(document.body, 'data-state', s.state || 'unknown');
     renderHeader(s);
     renderProgress(s);
     renderCost(s);
@@ -758,8 +810,9 @@ R"azops_web(    list.replaceChildren(...items);
     status = s;
     receivedAt = Date.now();
     unavailable = null;
-    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
     renderAll();
+    // Last, as following the log reads its height: after every other change, one layout serves all.
+    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
   }
   function applyUnavailable(text) {
     let why = null;
@@ -900,7 +953,16 @@ R"azops_web(    list.replaceChildren(...items);
   });
   $('vnc').addEventListener('click', (ev) => { if ($('vnc').getAttribute('aria-disabled') === 'true') ev.preventDefault(); });
 
-  setInterval(() => { if (status) renderAll(); }, 1000);
+  const reducedMotion = window.matchMedia ? window.matchMedia('(prefers-reduced-motion: reduce)') : null;
+  let stripeStep = 0;
+  setInterval(() => {
+    if (!status) return;
+    renderAll();
+    if (ticking() && !(reducedMotion && reducedMotion.matches)) {
+      stripeStep = (stripeStep + 1) % 4;
+      $('fill').style.backgroundPosition = stripeStep * 6 + 'px 0';
+    }
+  }, 1000);
   // For tests and for people debugging in the console: feed a status object as if it had arrived.
   window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
   setConn('connecting');
