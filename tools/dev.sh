@@ -13,6 +13,7 @@ JOBS=${AZOPS_JOBS:-$(nproc)}
 PACKAGES=(
   g++ clang libclang-rt-14-dev cmake ninja-build meson pkg-config python3
   nlohmann-json3-dev libcpp-httplib-dev doctest-dev libcli11-dev
+  chromium nodejs npm
 )
 
 log() { printf '\n== %s\n' "$*"; }
@@ -40,19 +41,31 @@ cmake_build() {  # name, compiler, build type, extra cmake arguments...
   cmake --build "$dir" -j "$JOBS"
 }
 
+# playwright-core, pinned by tests/browser/package-lock.json; it drives Debian's chromium, downloads no browser.
+install_browser_test_packages() {
+  local wanted installed
+  wanted=$(node -p 'require("./tests/browser/package-lock.json").packages["node_modules/playwright-core"].version')
+  installed=$(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version' 2>/dev/null || true)
+  [ "$wanted" = "$installed" ] && return
+  log "npm ci (tests/browser)"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+}
+
 run_tests() {
   install_missing_packages
-  cmake_build gcc g++ RelWithDebInfo
+  install_browser_test_packages
+  cmake_build gcc g++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=ON
   log "ctest (g++)"
   ctest --test-dir "$BUILD_ROOT/gcc" -j "$JOBS" --output-on-failure --timeout 600
 
-  cmake_build clang clang++ RelWithDebInfo -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-60}"
+  cmake_build clang clang++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=OFF \
+    -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-60}"
   log "ctest (clang++, with the fuzzers)"
   ctest --test-dir "$BUILD_ROOT/clang" -j "$JOBS" --output-on-failure --timeout 600
 
   log "meson build and test (g++)"
   rm -rf "$BUILD_ROOT/meson"
-  meson setup "$BUILD_ROOT/meson" "$ROOT" >/dev/null
+  meson setup "$BUILD_ROOT/meson" "$ROOT" -Dbrowser_tests=enabled >/dev/null
   meson test -C "$BUILD_ROOT/meson" --print-errorlogs --num-processes "$JOBS"
 }
 
