@@ -109,6 +109,8 @@ struct RunOptions {
     std::string task = "command";
     std::string operation = "command";
     std::string status_file = "benchmark_results/azure_ops_status.json";
+    std::optional<std::string> history_file;  // default: azure_ops_history.json beside the status file
+    double stall_minutes = 5;
     std::string vm_size;
     int port = 8765;
     std::string host = "127.0.0.1";
@@ -147,6 +149,10 @@ void let_viewers_see_the_end(const azops::StatusServer* server) {
 int run(const RunOptions& opts) {
     azops::TrackerOptions tracker_options;
     tracker_options.status_file = opts.status_file;
+    const std::string history = opts.history_file.value_or(
+        (std::filesystem::path(opts.status_file).parent_path() / "azure_ops_history.json").string());
+    if (!history.empty()) tracker_options.history_file = history;
+    tracker_options.eta.stall_min_seconds = opts.stall_minutes * 60;
     azops::Tracker tracker(tracker_options);
     if (!opts.vm_size.empty()) tracker.set_vm(azops::VmInfo{{}, opts.vm_size, {}, {}, {}, {}});
     std::optional<azops::ChildProcess> child;
@@ -211,6 +217,13 @@ int main(int argc, char** argv) {
                         "Operation name: vm_create, docker_install, docker_build, windows_boot, benchmark, or your own");
     run_cmd->add_option("--status-file", run_options.status_file, "Where to write the status JSON")
         ->capture_default_str();
+    run_cmd->add_option("--history", run_options.history_file,
+                        "Past durations for the ETA, updated when the command succeeds (default: "
+                        "azure_ops_history.json beside the status file; \"\" for none)");
+    run_cmd->add_option("--stall-minutes", run_options.stall_minutes,
+                        "Least silence (no output, no progress) that counts as stalled")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     run_cmd->add_option("--vm-size", run_options.vm_size, "Azure VM size, for pricing (e.g. Standard_D8ds_v5)");
     run_cmd->add_option("--port", run_options.port, "Dashboard port; the next free one if taken, 0 for any")
         ->capture_default_str();

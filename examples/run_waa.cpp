@@ -65,14 +65,6 @@ public:
         return in_task_;
     }
 
-    // The parser's detail with the successes and failures so far, while tasks run.
-    std::optional<std::string> detail_with_counts() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (parser_.tasks_done() == 0 || parser_.phase_name().rfind("running_task_", 0) != 0) return std::nullopt;
-        return parser_.detail() + " (so far " + std::to_string(parser_.successes()) + " succeeded, " +
-               std::to_string(parser_.failures()) + " failed)";
-    }
-
     // "after task 4 of 13 (notepad/<id>); 9 tasks not run".
     std::string where_stopped() const {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -152,11 +144,6 @@ void tell_stop_waits(Session& session, const BenchmarkWatch& watch) {
                              " finishes and is cleaned up first (Ctrl-C twice stops at once)");
 }
 
-void after_line(Session& session, BenchmarkWatch& watch, std::string_view clean) {
-    watch.feed(clean);
-    if (const auto detail = watch.detail_with_counts()) session.tracker().detail(*detail);
-}
-
 void run_real(Session& session, const BenchmarkOptions& b, BenchmarkWatch& watch) {
     const CommonOptions& o = session.options();
     azops::Tracker& tracker = session.tracker();
@@ -184,9 +171,7 @@ void run_real(Session& session, const BenchmarkOptions& b, BenchmarkWatch& watch
         return false;
     };
     follow.on_line = [&](std::string_view clean) {
-        const bool finished = watch.feed(clean);
-        if (const auto detail = watch.detail_with_counts()) tracker.detail(*detail);
-        return finished && session.stop().requested();
+        return watch.feed(clean) && session.stop().requested();
     };
     const azops_cli::CommandResult r = session.run_command(
         azops_cli::ssh_command(remote, azops_cli::remote::run_benchmark(b.tasks, b.model, b.agent)), follow);
@@ -212,7 +197,7 @@ void run_simulated(Session& session, const azops_cli::sim::Script& script, const
     const azops_cli::sim::ScaledClock& clock = *session.scaled_clock();
     azops_cli::sim::Player player(clock, session.tracker(), session.stop(), [&](std::string_view line) {
         if (o.show_output) session.terminal().echo_output(line);
-        after_line(session, watch, azops::sanitize_line(line));
+        watch.feed(azops::sanitize_line(line));
     });
     const auto result = player.play(script, clock.seconds(), azops_cli::sim::StopPolicy::between_tasks,
                                     [&] { tell_stop_waits(session, watch); });

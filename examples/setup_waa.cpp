@@ -42,10 +42,12 @@ struct SetupOptions {
     double probe_timeout_minutes = 25;
     double probe_interval_seconds = 15;
     std::string fault = "none";
+    int os_disk_gb = azops::VmCreateSpec{}.os_disk_gb;
 };
 
-azops::VmCreateSpec create_spec(const CommonOptions& o) {
+azops::VmCreateSpec create_spec(const CommonOptions& o, const SetupOptions& setup) {
     azops::VmCreateSpec spec;
+    spec.os_disk_gb = setup.os_disk_gb;
     spec.vm = azops::AzureVm{o.resource_group, o.vm_name};
     spec.size = o.vm_size;
     spec.location = o.region;
@@ -79,7 +81,7 @@ int print_dry_run(const CommonOptions& o, const SetupOptions& s, const std::vect
         std::cout << "\n# vm_create: does the VM exist?\n"
                   << az({"vm", "get-instance-view"}) << " -o json\n"
                   << "# if it does not:\n"
-                  << format_command(azops::create_command(create_spec(o), o.az)) << "\n"
+                  << format_command(azops::create_command(create_spec(o, s), o.az)) << "\n"
                   << "# if it exists but is deallocated:\n"
                   << az({"vm", "start"}) << "\n";
     } else if (o.ip.empty()) {
@@ -169,6 +171,7 @@ std::optional<std::string> real_vm_create(Session& session, const azops::AzCli& 
         return *view.error;
     }
     std::optional<std::string> state;
+    if (missing) tracker.set_vm(azops::VmInfo{{}, {}, {}, {}, std::string("absent"), {}});
     if (!missing) {
         const azops::AzureVmStatus existing = azops::parse_instance_view(view.stdout_text);
         if (existing.error) return *existing.error;
@@ -188,7 +191,15 @@ std::optional<std::string> real_vm_create(Session& session, const azops::AzCli& 
                                                              spec.vm.name})));
             return std::nullopt;
         }
-        if (!created.command.ok()) return *created.command.error;
+        if (!created.command.ok()) {
+            // A failed create may still have left a VM behind (it is then billed): ask Azure.
+            const azops::AzureVmStatus after = cli.vm_status(spec.vm);
+            const bool gone = after.error && after.error->find("(ResourceNotFound)") != std::string::npos;
+            if (gone || !after.error) {
+                tracker.set_vm(azops::VmInfo{{}, {}, {}, gone ? std::nullopt : after.ip, gone ? "absent" : after.state, {}});
+            }
+            return *created.command.error;
+        }
         tracker.set_vm(azops::VmInfo{created.vm.name, created.vm.size, created.vm.region, created.vm.ip,
                                      created.vm.state, std::nullopt});
         if (created.vm.ip) remote.ip = *created.vm.ip;
@@ -285,7 +296,7 @@ std::optional<std::string> real_windows_boot(Session& session, const RemoteTarge
     namespace rc = azops_cli::remote;
     azops::Tracker& tracker = session.tracker();
     azops_cli::StopControl& stop = session.stop();
-    tracker.operation("windows_boot");
+    tracker.operation("windows_boot", azops_cli::windows_boot_steps);
     CommandResult r = session.run_command(azops_cli::ssh_command(remote, rc::start_windows_container()));
     if (!r.succeeded()) return failure_text(r, "starting the Windows container failed");
     if (stop.requested()) return std::nullopt;
@@ -313,6 +324,7 @@ std::optional<std::string> real_windows_boot(Session& session, const RemoteTarge
     char every[32];
     std::snprintf(every, sizeof every, "%g s", setup.probe_interval_seconds);
     bool vnc_known = false;
+    tracker.step(azops_cli::windows_boot_steps, azops_cli::windows_boot_steps, "Waiting for the WAA server");
     for (int attempt = 1;; ++attempt) {
         if (!vnc_known) {
             if (const auto vnc = azops::probe_vnc("127.0.0.1", 8006)) {
@@ -361,7 +373,7 @@ void run_real(Session& session, const SetupOptions& setup, const std::vector<std
     const CommonOptions& o = session.options();
     const azops::AzCli cli(azops::AzCliOptions{o.az, std::chrono::milliseconds(60000),
                                                std::chrono::milliseconds(20 * 60 * 1000), {}});
-    const azops::VmCreateSpec spec = create_spec(o);
+    const azops::VmCreateSpec spec = create_spec(o, setup);
     RemoteTarget remote = remote_target(o);
     std::optional<std::string> error;
     if (!selected(ops, "vm_create")) error = find_vm(session, cli, spec.vm, remote);
@@ -418,6 +430,9 @@ int main(int argc, char** argv) {
     app.add_option("--build-context", setup.build_context,
                    "Local folder with the waa-auto Dockerfile and its files, copied to the VM for docker_build")
         ->capture_default_str();
+    app.add_option("--os-disk-gb", setup.os_disk_gb, "OS disk of a VM that vm_create creates, in GB")
+        ->capture_default_str()
+        ->check(CLI::Range(30, 4095));
     app.add_option("--probe-timeout", setup.probe_timeout_minutes,
                    "Minutes to wait for the WAA server's /probe after Windows started")
         ->capture_default_str()
@@ -450,7 +465,7 @@ int main(int argc, char** argv) {
         std::optional<double> speed;
         if (common.simulate) {
             azops_cli::sim::SetupSimulation simulation;
-            simulation.vm = create_spec(common);
+            simulation.vm = create_spec(common, setup);
             simulation.operations = ops;
             simulation.az = common.az;
             simulation.remote = remote_target(common);

@@ -64,6 +64,29 @@ TEST_CASE("azops run: a successful command ends succeeded at 100 %") {
     CHECK_FALSE(std::filesystem::exists(dir / "s.json.token"));
 }
 
+TEST_CASE("azops run: a command that succeeds is recorded in history beside the status file, or where --history says") {
+    ScratchDir dir;
+    const auto status_file = dir / "s.json";
+    const std::vector<std::string> command = {"--", "sh", "-c", "echo 'Step 1/2 : FROM alpine'; echo 'Step 2/2 : RUN true'; "
+                                                              "echo 'Successfully built 0123456789ab'"};
+    const auto run_with = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"run", "--no-serve", "--operation", "docker_build", "--status-file", status_file.string()});
+        args.insert(args.end(), command.begin(), command.end());
+        return azops_cli(args);
+    };
+    CHECK(run_with({}).status.code == 0);
+    const auto beside = nlohmann::json::parse(read_file(dir / "azure_ops_history.json"));
+    CHECK(beside["docker_build"]["samples"] == 1);
+    CHECK(beside["docker_build"]["recent_runs"].back()["steps"].size() == 2);
+
+    CHECK(run_with({"--history", (dir / "elsewhere.json").string()}).status.code == 0);
+    CHECK(nlohmann::json::parse(read_file(dir / "elsewhere.json"))["docker_build"]["samples"] == 1);
+
+    std::filesystem::remove(dir / "azure_ops_history.json");
+    CHECK(run_with({"--history", ""}).status.code == 0);
+    CHECK_FALSE(std::filesystem::exists(dir / "azure_ops_history.json"));
+}
+
 TEST_CASE("azops run: a command killed by a signal exits 128+N, state failed") {
     ScratchDir dir;
     const auto status_file = dir / "s.json";

@@ -498,13 +498,14 @@ TEST_CASE("create_command: the argv of az vm create, and a shell line for a dry 
     spec.vm = test_vm;
     const std::vector<std::string> expected = {
         "az", "vm", "create", "-g", "openadapt-agents", "-n", "waa-eval-vm", "--image", "Ubuntu2204",
-        "--size", "Standard_D8ds_v5", "--location", "eastus", "--admin-username", "azureuser",
+        "--size", "Standard_D8ds_v5", "--location", "eastus", "--os-disk-size-gb", "128", "--admin-username", "azureuser",
         "--generate-ssh-keys", "--public-ip-sku", "Standard", "-o", "json"};
     CHECK(azops::create_command(spec) == expected);
     CHECK(azops::create_command(spec, "/opt/az/bin/az").front() == "/opt/az/bin/az");
     CHECK(azops::format_command(azops::create_command(spec)) ==
           "az vm create -g openadapt-agents -n waa-eval-vm --image Ubuntu2204 --size Standard_D8ds_v5 "
-          "--location eastus --admin-username azureuser --generate-ssh-keys --public-ip-sku Standard -o json");
+          "--location eastus --os-disk-size-gb 128 --admin-username azureuser --generate-ssh-keys --public-ip-sku "
+          "Standard -o json");
     CHECK(azops::format_command({"echo", "two words", "it's", "", "$HOME"}) ==
           "echo 'two words' 'it'\\''s' '' '$HOME'");
 }

@@ -376,10 +376,9 @@ TEST_CASE("a finished run goes back into history and shapes the next estimate") 
     first.start(0);
     run_steps(first, {0.3, 0.2}, 0, {true, true});
     CHECK_FALSE(first.finished_run().has_value());  // steps 3..6 not finished
-    run_steps(first, {}, 0);
     for (int step = 3; step <= 6; ++step) {
-        first.step_started(step, 6, step * 100.0);
-        first.step_finished(step, step * 100.0 + 50);
+        first.step_started(step, 6, 0.5 + (step - 3) * 50.0);
+        first.step_finished(step, 0.5 + (step - 2) * 50.0);
     }
     const auto run = first.finished_run();
     REQUIRE(run);
@@ -394,6 +393,49 @@ TEST_CASE("a finished run goes back into history and shapes the next estimate") 
     next.step_started(3, 6, 0);
     CHECK(*next.eta_seconds(0) == doctest::Approx(200).epsilon(0.05));
     CHECK(next.source() == "history");
+}
+
+TEST_CASE("a finished run's steps add up to the whole operation: time before, between and after them counts") {
+    // A BuildKit build: 40 s of definition and metadata before [1/3], a 5 s gap, 90 s of export.
+    azops::EtaEstimator eta(nullptr, "docker_build");
+    eta.start(0);
+    eta.step_started(1, 3, 40);
+    eta.step_finished(1, 100);
+    eta.step_started(2, 3, 105);
+    eta.step_finished(2, 105.1, true);
+    eta.step_started(3, 3, 105.1);
+    eta.step_finished(3, 400);
+    const auto run = eta.finished_run(490);
+    REQUIRE(run);
+    CHECK(run->step_seconds[0] == doctest::Approx(40 + 60 + 5));
+    CHECK(run->step_seconds[1] == doctest::Approx(0.1));
+    CHECK(run->step_seconds[2] == doctest::Approx(294.9 + 90));
+    CHECK(run->total_seconds() == doctest::Approx(490));
+    CHECK(run->cached_steps == std::vector<int>{2});
+    CHECK(eta.finished_run()->total_seconds() == doctest::Approx(400));  // no end given: up to the last step
+
+    // Steps the program numbered itself: the last one ends when the operation does.
+    azops::EtaEstimator told(nullptr, "windows_boot");
+    told.start(10);
+    told.step_started(1, 2, 10);
+    told.step_started(2, 2, 70);
+    CHECK_FALSE(told.finished_run().has_value());
+    const auto whole = told.finished_run(100);
+    REQUIRE(whole);
+    CHECK(whole->step_seconds == std::vector<double>{60, 30});
+    CHECK_FALSE(told.finished_run(std::nan("")).has_value());
+
+    // Steps of parallel stages overlap: an overlap is no negative gap.
+    azops::EtaEstimator parallel(nullptr, "docker_build");
+    parallel.start(0);
+    parallel.step_started(1, 2, 0);
+    parallel.step_started(2, 2, 1);
+    parallel.step_finished(2, 30);
+    parallel.step_finished(1, 50);
+    const auto overlapped = parallel.finished_run(50);
+    REQUIRE(overlapped);
+    CHECK(overlapped->step_seconds[0] == doctest::Approx(50));
+    CHECK(overlapped->step_seconds[1] == doctest::Approx(29));
 }
 
 TEST_CASE("the current step's time left: mean minus elapsed early on, never 0 while it runs") {

@@ -258,22 +258,33 @@ bool agent_at_work_in_task_1(const json& status) {
     return status["phase"] == "running_task_1" && status["detail"].get<std::string>().find(": step ") != std::string::npos;
 }
 
-// The billing rule in this test's own words: a billed VM costs its rate for every hour of the task.
+// The billing rule in this test's own words: a billed VM costs its rate for every hour of the task,
+// and for every hour it stays allocated after the task, until the status was last written.
 void check_cost_follows_the_rate(const json& status) {
     const double rate = status["hourly_rate_usd"].get<double>();
-    const double hours = status["elapsed_seconds"].get<double>() / 3600.0;
-    CHECK(std::abs(status["cost_usd"].get<double>() - rate * hours) < 0.01);
+    const double task_hours = status["elapsed_seconds"].get<double>() / 3600.0;
+    const auto started = azops_cli::detail::parse_utc(status["started_at"].get<std::string>());
+    const auto written = azops_cli::detail::parse_utc(status["updated_at"].get<std::string>());
+    REQUIRE(started);
+    REQUIRE(written);
+    const double after_hours = std::max(0.0, (*written - *started) / 3600.0 - task_hours);
+    const double cost = status["cost_usd"].get<double>();
+    CHECK(cost >= rate * task_hours - 0.01);
+    CHECK(cost <= rate * (task_hours + after_hours) + 0.01);
 }
 
 // A stand-in az that behaves like a VM: created or started it runs, deallocated it is deallocated.
-// It keeps the VM's state in AZOPS_FAKE_AZ_STATE_FILE and leaves the rest to the fake az.
+// It keeps the VM's state in AZOPS_FAKE_AZ_STATE_FILE and leaves the rest to the fake az. With
+// AZOPS_TEST_CREATE_QUOTA set, a create fails on the quota and leaves no VM.
 std::string write_stateful_az(const ScratchDir& dir) {
     const std::string path = (dir / "az").string();
     write_file(path,
                "#!/bin/sh\n"
                "case \"$1 $2\" in\n"
                "    \"vm start\") printf '%s\\n' \"$*\" >> \"$AZOPS_FAKE_AZ_LOG\"; echo running > \"$AZOPS_FAKE_AZ_STATE_FILE\"; exit 0 ;;\n"
-               "    \"vm create\") echo running > \"$AZOPS_FAKE_AZ_STATE_FILE\" ;;\n"
+               "    \"vm create\") if [ -n \"${AZOPS_TEST_CREATE_QUOTA:-}\" ]; then\n"
+               "        unset AZOPS_FAKE_AZ_STATE_FILE; export AZOPS_FAKE_AZ_SCENARIO=quota\n"
+               "    else echo running > \"$AZOPS_FAKE_AZ_STATE_FILE\"; fi ;;\n"
                "    \"vm deallocate\") echo deallocated > \"$AZOPS_FAKE_AZ_STATE_FILE\" ;;\n"
                "esac\n"
                "exec '" + std::string(AZOPS_FAKE_AZ_PATH) + "' \"$@\"\n");
@@ -411,12 +422,20 @@ TEST_CASE("setup_waa --simulate: four operations through the status file and the
     CHECK(final_status["phase"] == "waa_server_ready");
     CHECK(log_contains(final_status, "Service is operational"));
 
-    bool saw_build_steps = false, saw_download = false, saw_starting = false, saw_docker_install_step = false;
+    bool saw_build_steps = false, saw_download = false, saw_starting = false, saw_docker_install_step = false,
+         saw_server_wait = false;
     for (const json& s : first_run) {
         saw_build_steps |= s["operation"] == "docker_build" && s["total_steps"] == 21 && s["step"].get<int>() >= 18;
         saw_download |= s["operation"] == "windows_boot" && s["phase"] == "downloading_windows";
         saw_starting |= s["vm_state"] == "starting";
         saw_docker_install_step |= s["operation"] == "docker_install" && s["total_steps"] == 3;
+        if (s["state"] == "running" && s["phase"] == "waiting_for_waa_server") {
+            // Windows started, but the WAA server is the eighth step: the task is not done yet.
+            saw_server_wait = true;
+            CHECK(s["step"] == 8);
+            CHECK(s["total_steps"] == 8);
+            CHECK(s["progress_pct"].get<double>() < 99);
+        }
         // Without history nothing supports an estimate while the VM is created.
         if (s["state"] == "running" && s["operation"] == "vm_create") CHECK(s["eta_source"] == "none");
     }
@@ -424,13 +443,19 @@ TEST_CASE("setup_waa --simulate: four operations through the status file and the
     CHECK(saw_download);
     CHECK(saw_starting);
     CHECK(saw_docker_install_step);
+    CHECK(saw_server_wait);
 
+    // Each operation's history is its whole duration, also where its steps leave time between them.
     const json history = read_json(history_file);
-    for (const char* op : {"vm_create", "docker_install", "docker_build", "windows_boot"}) {
+    for (const json& entry : final_status["timeline"]) {
+        const std::string op = entry["name"];
         REQUIRE_MESSAGE(history.contains(op), op);
         CHECK(history[op]["samples"] == 1);
         CHECK(history[op]["avg_seconds"].get<double>() > 30);
+        CHECK_MESSAGE(history[op]["avg_seconds"].get<double>() ==
+                          doctest::Approx(entry["duration_seconds"].get<double>()).epsilon(0.02), op);
     }
+    CHECK(history["windows_boot"]["recent_runs"].back()["steps"].size() == 8);
 
     // The second run knows from the first how long each operation takes, from its very start.
     const std::vector<json> second_run = run();
@@ -474,11 +499,15 @@ TEST_CASE("run_waa --simulate: task K of N through WAA's own log, benchmark_per_
     bool saw_task_phase = false, saw_counts = false;
     for (const json& s : first_run) {
         saw_task_phase |= s["phase"] == "running_task_2" && s["step"] == 2 && s["total_steps"] == 4;
-        saw_counts |= s["detail"].get<std::string>().find("succeeded") != std::string::npos &&
-                      s["phase"].get<std::string>().rfind("running_task_", 0) == 0;
+        // Results so far: every task before the running one has passed or failed.
+        if (s["phase"] == "running_task_3") {
+            saw_counts = true;
+            CHECK(s["tasks_succeeded"].get<int>() + s["tasks_failed"].get<int>() == 2);
+        }
     }
     CHECK(saw_task_phase);
     CHECK(saw_counts);
+    CHECK(final_status["tasks_succeeded"].get<int>() + final_status["tasks_failed"].get<int>() == 4);
     const json history = read_json(history_file);
     REQUIRE(history.contains("benchmark_per_task"));
     CHECK(history["benchmark_per_task"]["samples"] == 4);
@@ -605,7 +634,9 @@ TEST_CASE("setup_waa --simulate-fault: failures end the task failed with the out
     const json quota = run("quota", "vm_create");
     CHECK(quota["state"] == "failed");
     CHECK(quota["error"].get<std::string>().find("QuotaExceeded") != std::string::npos);
-    CHECK(quota["vm_state"].is_null());  // the VM never existed: nothing to deallocate
+    CHECK(quota["vm_state"] == "absent");  // the VM never existed: nothing to deallocate, nothing billed
+    // Only the seconds before az first answered are billed, as assumed.
+    CHECK(quota["cost_usd"].get<double>() < 0.001);
 
     const json build = run("build-error", "docker_build");
     CHECK(build["state"] == "failed");
@@ -745,6 +776,25 @@ TEST_CASE("setup_waa --only vm_create: a missing VM is created with the size ask
     CHECK(read_json(dir / "history.json")["vm_create"]["samples"] == 1);
 }
 
+TEST_CASE("setup_waa --only vm_create: a create that fails leaves the VM absent, billed for nothing") {
+    ScratchDir dir;
+    const std::string state_file = (dir / "vm_state").string();
+    const std::string status_file = (dir / "status.json").string();
+    write_file(state_file, "not_found\n");
+    const std::string az = write_stateful_az(dir);
+    const auto [code, out] = run_to_end({AZOPS_SETUP_WAA_PATH, "--only", "vm_create", "--az", az, "--os-disk-gb", "256",
+                                         "--no-serve", "--poll-interval", "0.2", "--status-file", status_file,
+                                         "--history", ""},
+                                        {"AZOPS_FAKE_AZ_STATE_FILE=" + state_file, "AZOPS_TEST_CREATE_QUOTA=1"});
+    CHECK(code == 1);
+    const json s = read_json(status_file);
+    CHECK(s["state"] == "failed");
+    CHECK(s["error"].get<std::string>().find("QuotaExceeded") != std::string::npos);
+    CHECK(s["vm_state"] == "absent");
+    CHECK(s["cost_usd"].get<double>() < 0.001);
+    CHECK(log_contains(s, "--os-disk-size-gb 256"));
+}
+
 TEST_CASE("setup_waa real mode: a stopped VM (still billed) is started, then deallocated when idle, never stopped") {
     ScratchDir dir;
     const std::string state_file = (dir / "vm_state").string();
@@ -827,7 +877,7 @@ TEST_CASE("setup_waa real mode over ssh: install, build, boot and probe, read ba
     CHECK(s["state"] == "succeeded");
     CHECK(timeline_names(s) == std::vector<std::string>{"docker_install", "docker_build", "windows_boot"});
     CHECK(s["phase"] == "waa_server_ready");
-    CHECK(s["step"] == 7);
+    CHECK(s["step"] == 8);  // the boot log's 7 steps, then the wait for the WAA server
     const std::vector<std::string> commands = lines_of(read_file(ssh_log));
     REQUIRE(commands.size() == 11);
     CHECK(commands[0].find("curl -fsSL https://get.docker.com | sh") != std::string::npos);
@@ -1076,6 +1126,15 @@ TEST_CASE("the progress line says operation, step, %, ETA and cost; then how it 
           "docker_build 18/21  failed after 1h02m  $0.21  VM stopped  deallocates in 14m00s  the docker build failed "
           "(exited with code 1)");
     CHECK(azops_cli::render_progress_line(azops::OpsStatus{}).find("idle") == std::string::npos);
+
+    azops::OpsStatus bench;
+    bench.task = "run-waa";
+    bench.operation = "benchmark";
+    bench.step = 5;
+    bench.total_steps = 13;
+    bench.tasks_succeeded = 3;
+    bench.tasks_failed = 1;
+    CHECK(azops_cli::render_progress_line(bench).rfind("benchmark 5/13  3 passed 1 failed  0%", 0) == 0);
 }
 
 namespace {

@@ -230,6 +230,10 @@ TEST_CASE("Tracker: published() carries the status JSON and wakes waiters on cha
     ScratchDir dir;
     ManualClock clock;
     azops::Tracker tracker(options_for(dir, clock));
+    // Published from construction on, before the writer's thread has run: a server has something to serve.
+    const auto idle = azops::parse_status(tracker.published().json);
+    REQUIRE(idle.status.has_value());
+    CHECK(idle.status->state == "idle");
     tracker.begin("t");
     tracker.flush();
     const auto first = tracker.published();
@@ -334,6 +338,27 @@ TEST_CASE("Tracker: the Windows boot log drives the windows_boot operation's pha
     CHECK(s.progress_pct == 100.0);
 }
 
+TEST_CASE("Tracker: a boot announced with a step after its log keeps that step's share of the progress") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("setup-waa");
+    tracker.operation("windows_boot", 8);  // the log's 7 steps, then the wait for the WAA server
+    log_file(tracker, "boot/first_boot.log", &clock);
+    auto s = tracker.snapshot();
+    CHECK(s.phase == "windows_started");
+    CHECK(s.step == 7);
+    CHECK(s.total_steps == 8);
+    CHECK(s.progress_pct == doctest::Approx(100.0 * 7 / 8));
+    tracker.step(8, 8, "Waiting for the WAA server");
+    clock.advance(std::chrono::minutes(10));
+    s = tracker.snapshot();
+    CHECK(s.step == 8);
+    CHECK(s.progress_pct == doctest::Approx(100.0 * 7 / 8));
+    tracker.succeed();
+    CHECK(tracker.snapshot().progress_pct == 100.0);
+}
+
 TEST_CASE("Tracker: WAA output moves the benchmark: task K of N, ETA from the tasks so far") {
     ScratchDir dir;
     ManualClock clock;
@@ -387,6 +412,48 @@ TEST_CASE("Tracker: an unknown VM state bills the whole task and says it assumed
     CHECK(s.billing_assumed);
     REQUIRE(s.cost_usd.has_value());
     CHECK(*s.cost_usd == doctest::Approx(0.452));
+}
+
+TEST_CASE("Tracker: a VM still allocated after the task ended goes on costing until it is deallocated") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    azops::VmInfo vm = vm_state("running");
+    vm.size = "Standard_D8ds_v5";
+    vm.region = "eastus";
+    tracker.set_vm(vm);
+    tracker.begin("setup-waa");
+    clock.advance(std::chrono::hours(1));
+    tracker.succeed();
+    const double elapsed_at_end = tracker.snapshot().elapsed_seconds;
+    clock.advance(std::chrono::minutes(30));  // the idle countdown runs: the VM is billed
+    auto s = tracker.snapshot();
+    CHECK(s.elapsed_seconds == elapsed_at_end);
+    REQUIRE(s.cost_usd.has_value());
+    CHECK(*s.cost_usd == doctest::Approx(0.678));
+    tracker.set_vm(vm_state("deallocating"));
+    clock.advance(std::chrono::hours(3));
+    s = tracker.snapshot();
+    CHECK(*s.cost_usd == doctest::Approx(0.678));
+    CHECK(s.vm_state == "deallocating");
+    tracker.flush();
+    CHECK(*read_status(dir / "azure_ops_status.json").cost_usd == doctest::Approx(0.678));
+}
+
+TEST_CASE("Tracker: after the end, a VM whose state is not known is not billed on") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    azops::VmInfo vm;
+    vm.size = "Standard_D4ds_v5";
+    tracker.set_vm(vm);
+    tracker.begin("t");
+    clock.advance(std::chrono::hours(1));
+    tracker.fail("boom");
+    clock.advance(std::chrono::hours(1));
+    const auto s = tracker.snapshot();
+    REQUIRE(s.cost_usd.has_value());
+    CHECK(*s.cost_usd == doctest::Approx(0.226));
 }
 
 TEST_CASE("Tracker: an unknown size is 'rate unknown', never $0.00") {
@@ -515,4 +582,20 @@ TEST_CASE("Tracker: silence much longer than the step takes sets stalled_seconds
     CHECK(*s.stalled_seconds == doctest::Approx(3600.0));
     REQUIRE(s.stalled_cost_usd.has_value());
     CHECK(*s.stalled_cost_usd == doctest::Approx(0.452));
+}
+
+TEST_CASE("Tracker: the stall threshold is an option") {
+    ScratchDir dir;
+    ManualClock clock;
+    auto options = options_for(dir, clock);
+    options.eta.stall_min_seconds = 60;
+    azops::Tracker tracker(options);
+    tracker.begin("t");
+    tracker.operation("docker_install");
+    tracker.log("Executing docker install script");
+    clock.advance(std::chrono::seconds(50));
+    CHECK_FALSE(tracker.snapshot().stalled_seconds.has_value());
+    clock.advance(std::chrono::seconds(20));
+    REQUIRE(tracker.snapshot().stalled_seconds.has_value());
+    CHECK(*tracker.snapshot().stalled_seconds == doctest::Approx(70));
 }

@@ -43,6 +43,7 @@ inline constexpr int exit_cancelled = 130;
 struct CommonOptions {
     std::string status_file = "benchmark_results/azure_ops_status.json";
     std::string history_file = "benchmark_results/azure_ops_history.json";
+    double stall_minutes = 5;
     int port = 8765;
     std::string host = "127.0.0.1";
     bool no_open = false;
@@ -114,6 +115,11 @@ inline void add_common_options(CLI::App& app, CommonOptions& o) {
                    "Deallocate the VM (az vm deallocate, which stops compute billing) when it has been idle this many "
                    "minutes after the task ended or stalled; warnings at 15 and 5 minutes left. Off unless given")
         ->check(CLI::PositiveNumber);
+    app.add_option("--stall-minutes", o.stall_minutes,
+                   "Least silence (no output, no progress) that counts as stalled; longer when history says the "
+                   "current step takes longer")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_flag("--show-output", o.show_output, "Also print the commands' output (sanitised) on standard output");
 }
 
@@ -176,6 +182,7 @@ public:
         t.status_file = options_.status_file;
         if (!options_.history_file.empty()) t.history_file = options_.history_file;
         t.planned_operations = spec_.operations;
+        t.eta.stall_min_seconds = options_.stall_minutes * 60;
         if (clock_) t.clock = clock_->function();
         tracker_ = std::make_unique<azops::Tracker>(std::move(t));
         terminal_ = std::make_unique<TerminalProgress>([this] { return tracker_->snapshot(); },
@@ -242,7 +249,10 @@ public:
             [this](const azops::AzureVmStatus& s) {
                 ++vm_polls_;
                 if (s.error) {
-                    if (s.error->find("(ResourceNotFound)") == std::string::npos) {
+                    // Not there (yet, or any more): nothing is billed for it.
+                    if (s.error->find("(ResourceNotFound)") != std::string::npos) {
+                        tracker_->set_vm(azops::VmInfo{{}, {}, {}, {}, std::string("absent"), {}});
+                    } else {
                         tracker_->notice("could not read the VM's state: " + *s.error);
                     }
                     return;

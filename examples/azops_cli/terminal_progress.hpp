@@ -91,6 +91,9 @@ inline std::string render_progress_line(const azops::OpsStatus& s) {
     using detail::short_duration;
     std::string line = s.operation.empty() || s.operation == "idle" ? s.task : s.operation;
     if (s.total_steps > 0) line += " " + std::to_string(s.step) + "/" + std::to_string(s.total_steps);
+    if (s.tasks_succeeded && s.tasks_failed) {
+        line += "  " + std::to_string(*s.tasks_succeeded) + " passed " + std::to_string(*s.tasks_failed) + " failed";
+    }
     const std::string cost = s.cost_usd ? dollars(*s.cost_usd) : std::string("$?");
     if (s.state == "running") {
         line += "  " + std::to_string(static_cast<int>(std::floor(s.progress_pct))) + "%";

@@ -25,6 +25,10 @@ struct RemoteTarget {
 inline constexpr const char* waa_image = "waa-auto:latest";
 inline constexpr const char* waa_container = "winarena";
 
+// windows_boot's steps: the container's seven (its boot log), then the wait for the WAA server,
+// which is most of a first boot (Windows installs itself after "Windows started successfully").
+inline constexpr int windows_boot_steps = 8;
+
 namespace detail {
 
 // Non-interactive (a password prompt would hang the task), a first connection to a fresh VM

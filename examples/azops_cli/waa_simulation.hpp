@@ -98,6 +98,7 @@ inline void vm_create(Script& s, Rng& rng, const SetupSimulation& sim, const std
     s.line("ERROR: (ResourceNotFound) The Resource 'Microsoft.Compute/virtualMachines/" + vm.name +
            "' under resource group '" + vm.resource_group +
            "' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix");
+    s.vm(azops::VmInfo{std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::string("absent"), std::nullopt});
     s.line(shown(azops::create_command(sim.vm, sim.az)));
     s.wait(rng.uniform(4, 8));
     s.line("WARNING: Consider upgrading security for your workloads using Azure Trusted Launch VMs. To know more about "
@@ -504,7 +505,7 @@ inline void wget_download(Script& s, Rng& rng, double total_mib, std::string nex
 }
 
 inline void windows_boot(Script& s, Rng& rng, const SetupSimulation& sim) {
-    s.operation("windows_boot");
+    s.operation("windows_boot", windows_boot_steps);
     s.line(shown(ssh_command(sim.remote, remote::start_windows_container())));
     s.wait(rng.uniform(1.5, 3));
     s.line(rng.hex(64));
@@ -553,6 +554,7 @@ inline void windows_boot(Script& s, Rng& rng, const SetupSimulation& sim) {
                        std::string("http://localhost:8006")});
 
     // Windows installs itself and runs its first-logon scripts; the WAA server comes last.
+    s.step(windows_boot_steps, windows_boot_steps, "Waiting for the WAA server");
     s.line(shown(ssh_command(sim.remote, remote::probe_waa_server())));
     const double ready_after = rng.uniform(8 * 60, 13 * 60);
     int attempt = 0;

@@ -100,6 +100,8 @@ struct VmCreateSpec {
     std::string location = "eastus";
     std::string image = "Ubuntu2204";
     std::string admin_user = "azureuser";
+    // The image's 30 GB disk does not hold the WAA image build and a Windows disk; 128 GB does.
+    int os_disk_gb = 128;
 };
 
 struct AzVmCreateResult {
@@ -273,7 +275,7 @@ inline AzureVmStatus parse_vm_create(std::string_view json_text) {
 inline std::vector<std::string> create_command(const VmCreateSpec& spec, std::string_view az_path = "az") {
     return {std::string(az_path), "vm", "create", "-g", spec.vm.resource_group, "-n", spec.vm.name,
             "--image", spec.image, "--size", spec.size, "--location", spec.location,
-            "--admin-username", spec.admin_user, "--generate-ssh-keys", "--public-ip-sku", "Standard",
+            "--os-disk-size-gb", std::to_string(spec.os_disk_gb), "--admin-username", spec.admin_user, "--generate-ssh-keys", "--public-ip-sku", "Standard",
             "-o", "json"};
 }
 

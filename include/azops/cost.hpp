@@ -34,7 +34,8 @@
 namespace azops {
 
 // Azure's power states (PowerState/<word> in `az vm get-instance-view`).
-enum class VmState { running, starting, stopping, stopped, deallocating, deallocated, unknown };
+// `absent`: Azure says the VM does not exist (not yet created, a create that failed, deleted).
+enum class VmState { running, starting, stopping, stopped, deallocating, deallocated, absent, unknown };
 
 inline std::string_view to_string(VmState state) noexcept {
     switch (state) {
@@ -44,6 +45,7 @@ inline std::string_view to_string(VmState state) noexcept {
         case VmState::stopped: return "stopped";
         case VmState::deallocating: return "deallocating";
         case VmState::deallocated: return "deallocated";
+        case VmState::absent: return "absent";
         case VmState::unknown: break;
     }
     return "unknown";
@@ -77,8 +79,9 @@ inline VmState parse_vm_state(std::string_view text) {
     if (detail::cost::starts_with(word, "vm ")) word.erase(0, 3);
     if (detail::cost::contains(word, "(deallocated)")) return VmState::deallocated;
     if (detail::cost::contains(word, "(allocated)")) return VmState::stopped;
-    static constexpr VmState all[] = {VmState::running,      VmState::starting,    VmState::stopping,
-                                      VmState::stopped,      VmState::deallocating, VmState::deallocated};
+    static constexpr VmState all[] = {VmState::running, VmState::starting,     VmState::stopping,
+                                      VmState::stopped, VmState::deallocating, VmState::deallocated,
+                                      VmState::absent};
     for (VmState s : all) {
         if (word == to_string(s)) return s;
     }
@@ -86,9 +89,9 @@ inline VmState parse_vm_state(std::string_view text) {
 }
 
 // DESIGN.md, "Billing rule": compute is charged while the VM is allocated. An unknown state is
-// charged too: the page then says the cost assumes the VM runs.
+// charged too: the page then says the cost assumes the VM runs. A VM that does not exist costs nothing.
 inline bool is_billed(VmState state) noexcept {
-    return state != VmState::deallocating && state != VmState::deallocated;
+    return state != VmState::deallocating && state != VmState::deallocated && state != VmState::absent;
 }
 
 // `linux` is a predefined macro in GNU dialects (-std=gnu++17, CMake's default), so it cannot be

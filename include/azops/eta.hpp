@@ -481,16 +481,31 @@ public:
         return stall_.stalled_seconds(now, typical_step_seconds(now));
     }
 
-    // This run's steps for History::record, once every step has finished; nullopt before.
-    std::optional<PastRun> finished_run() const {
+    // This run's steps for History::record, once every step has finished; nullopt before. The
+    // time outside the steps belongs to the operation too (a build reads its definition and pulls
+    // metadata before step 1, waits between steps, exports the image after the last): each gap
+    // goes to the step before it, the wait before step 1 to step 1, and the time from the last
+    // step's end until `ended` to the last step, so the steps add up to the whole run. With
+    // `ended`, a last step that started and was never said to finish ends then.
+    std::optional<PastRun> finished_run(std::optional<double> ended = std::nullopt) const {
         if (total_ <= 0 || static_cast<int>(steps_.size()) < total_) return std::nullopt;
+        const bool has_end = ended.has_value() && std::isfinite(ended.value_or(0.0));
+        const double end_time = has_end ? ended.value_or(0.0) : 0.0;
+        const auto n = static_cast<std::size_t>(total_);
+        std::vector<StepObs> steps(steps_.begin(), steps_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (has_end && steps.back().start && !steps.back().end) steps.back().end = std::max(end_time, *steps.back().start);
         PastRun run;
-        for (int i = 1; i <= total_; ++i) {
-            const StepObs& s = steps_[static_cast<std::size_t>(i) - 1];
-            if (!s.start || !s.end) return std::nullopt;
-            run.step_seconds.push_back(*s.end - *s.start);
-            if (s.cached) run.cached_steps.push_back(i);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!steps[i].start || !steps[i].end) return std::nullopt;
+            run.step_seconds.push_back(*steps[i].end - *steps[i].start);
+            if (steps[i].cached) run.cached_steps.push_back(static_cast<int>(i) + 1);
         }
+        const auto gap = [](double from, double to) { return std::max(0.0, to - from); };
+        run.step_seconds.front() += gap(t0_.value_or(*steps.front().start), *steps.front().start);
+        for (std::size_t i = 0; i + 1 < n; ++i) run.step_seconds[i] += gap(*steps[i].end, *steps[i + 1].start);
+        double last_end = *steps.front().end;
+        for (const StepObs& o : steps) last_end = std::max(last_end, *o.end);
+        if (has_end) run.step_seconds.back() += gap(last_end, end_time);
         return run;
     }
 

@@ -600,6 +600,8 @@ inline std::string render_metrics(const FeedSnapshot& snap, std::size_t sse_clie
             status_number(doc, "elapsed_seconds"));
     m.gauge("azops_step", "Current step within the operation (0 when unknown).", labels, status_number(doc, "step"));
     m.gauge("azops_total_steps", "Steps of the operation (0 when unknown).", labels, status_number(doc, "total_steps"));
+    m.gauge("azops_tasks_succeeded", "Benchmark tasks passed so far.", labels, status_number(doc, "tasks_succeeded"));
+    m.gauge("azops_tasks_failed", "Benchmark tasks failed so far.", labels, status_number(doc, "tasks_failed"));
 
     const std::string state = status_text(doc, "state");
     m.family("azops_state", "1 for the task's current state, 0 for the others.");

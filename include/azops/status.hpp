@@ -73,7 +73,8 @@ struct OpsStatus {
     std::optional<double> stalled_cost_usd;
     std::optional<std::string> idle_deallocate_at;
     std::optional<std::string> notice;
-
+    std::optional<int> tasks_succeeded;  // benchmark tasks that passed so far (null: not a benchmark)
+    std::optional<int> tasks_failed;     // benchmark tasks that failed so far
 };
 
 // "2026-11-29T03:38:45Z": ISO-8601, UTC, whole seconds.
@@ -166,6 +167,8 @@ inline void to_json(nlohmann::json& j, const OpsStatus& s) {
     put_optional(j, "stalled_cost_usd", s.stalled_cost_usd);
     put_optional(j, "idle_deallocate_at", s.idle_deallocate_at);
     put_optional(j, "notice", s.notice);
+    put_optional(j, "tasks_succeeded", s.tasks_succeeded);
+    put_optional(j, "tasks_failed", s.tasks_failed);
 }
 
 // Reads a status document; absent fields keep their defaults, so documents written by older
@@ -210,6 +213,8 @@ inline void from_json(const nlohmann::json& j, OpsStatus& s) {
     get_optional(j, "stalled_cost_usd", s.stalled_cost_usd);
     get_optional(j, "idle_deallocate_at", s.idle_deallocate_at);
     get_optional(j, "notice", s.notice);
+    get_optional(j, "tasks_succeeded", s.tasks_succeeded);
+    get_optional(j, "tasks_failed", s.tasks_failed);
 }
 
 // Serialises without ever throwing on text: invalid UTF-8 becomes U+FFFD rather than an exception

@@ -56,6 +56,9 @@ struct TrackerOptions {
     // and weigh the task's progress.
     std::vector<std::string> planned_operations;
     CostOptions cost;
+    // How estimates trust history and when silence is a stall: `eta.stall_min_seconds` (5 min by
+    // default) is the least silence that sets `stalled_seconds`.
+    EtaOptions eta;
     WallClock clock;                                // defaults to std::chrono::system_clock::now
     std::size_t log_lines = 50;                     // lines kept in `log_tail`
     std::chrono::milliseconds min_write_interval{100};
@@ -129,6 +132,7 @@ public:
                                 options_.stop_request_poll},
             [this] { return render(); }, [this] { look_for_stop_request(); },
             [this](const AtomicWriteResult& r) { note_write_problem(r); });
+        render();  // published at once: a server started right after this has a status to serve
     }
 
     Tracker(const Tracker&) = delete;
@@ -169,13 +173,15 @@ public:
     }
 
     // Enters a new operation: the previous one ends succeeded (and is recorded in the history
-    // file), and a new timeline entry opens.
+    // file), and a new timeline entry opens. `total_steps` announces its steps; for an operation
+    // read from its output (a boot log's 7 steps) a larger number keeps the rest for the program's
+    // own later steps (`step(8, 8)`: waiting for a server), so the output alone never reaches 100 %.
     void operation(std::string name, int total_steps = 0) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const auto now = options_.clock();
             end_operation_locked(now, "succeeded");
-            run_.emplace(name, history_ ? &*history_ : nullptr, seconds_at(now));
+            run_.emplace(name, history_ ? &*history_ : nullptr, seconds_at(now), options_.eta, total_steps);
             status_.operation = name;
             status_.phase.clear();
             status_.detail.clear();
@@ -222,6 +228,17 @@ public:
         changed();
     }
 
+    // Results of a benchmark's tasks so far, for a program that reads them itself (a benchmark
+    // operation's WAA output fills them on its own).
+    void task_results(int succeeded, int failed) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.tasks_succeeded = std::max(0, succeeded);
+            status_.tasks_failed = std::max(0, failed);
+        }
+        changed();
+    }
+
     void detail(std::string text) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -245,8 +262,11 @@ public:
         writer_->notify();
     }
 
-    // VM facts as they become known; a `state` change moves the billing (DESIGN.md's rule).
+    // VM facts as they become known; a `state` change moves the billing (DESIGN.md's rule). After
+    // the task ended, a VM known to be allocated still costs money: the cost goes on (and the file
+    // keeps its heartbeat) until the VM is said to be deallocated.
     void set_vm(const VmInfo& vm) {
+        bool heartbeat = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const auto assign = [](std::optional<std::string>& field, const std::optional<std::string>& value) {
@@ -263,7 +283,9 @@ public:
                 vm_state_known_ = parse_vm_state(*vm.state) != VmState::unknown;
                 cost_.set_state(parse_vm_state(*vm.state), now_seconds());
             }
+            heartbeat = status_.state == "running" || billed_after_end_locked();
         }
+        writer_->set_heartbeat(heartbeat);
         changed();
     }
 
@@ -401,7 +423,7 @@ private:
 
     // Without an operation, steps and progress belong to one named after the task.
     detail::OperationRun& current_run_locked() {
-        if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds());
+        if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds(), options_.eta);
         return *run_;
     }
 
@@ -416,6 +438,10 @@ private:
         status_.total_steps = run.total_steps();
         status_.phase = run.phase();
         status_.detail = run.detail();
+        if (const auto results = run.task_results()) {
+            status_.tasks_succeeded = results->first;
+            status_.tasks_failed = results->second;
+        }
         refresh_progress_locked();
     }
 
@@ -476,12 +502,19 @@ private:
     }
 
     void finish(const char* state, std::optional<std::string> error) {
+        bool heartbeat = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             finish_locked(state, std::move(error));
+            heartbeat = billed_after_end_locked();
         }
-        writer_->set_heartbeat(false);
+        writer_->set_heartbeat(heartbeat);
         writer_->flush();
+    }
+
+    // The task has ended, but its VM is known to be allocated: it is still billed.
+    bool billed_after_end_locked() const {
+        return finished_ && vm_state_known_ && is_billed(cost_.state());
     }
 
     void finish_locked(const char* state, std::optional<std::string> error) {
@@ -525,7 +558,8 @@ private:
         if (!s.timeline.empty() && !s.timeline.back().ended_at) {
             s.timeline.back().duration_seconds = detail::seconds_between(operation_started_, now);
         }
-        fill_estimates_locked(s, seconds_at(finished_.value_or(now)));
+        // A VM whose state is known is billed by its state, also after the task; an assumed one only during it.
+        fill_estimates_locked(s, seconds_at(vm_state_known_ ? now : finished_.value_or(now)));
         return s;
     }
 

@@ -394,7 +394,8 @@ struct OpsStatus {
     std::optional<double> stalled_cost_usd;
     std::optional<std::string> idle_deallocate_at;
     std::optional<std::string> notice;
-
+    std::optional<int> tasks_succeeded;  // benchmark tasks that passed so far (null: not a benchmark)
+    std::optional<int> tasks_failed;     // benchmark tasks that failed so far
 };
 
 // "2026-11-29T03:38:45Z": ISO-8601, UTC, whole seconds.
@@ -487,6 +488,8 @@ inline void to_json(nlohmann::json& j, const OpsStatus& s) {
     put_optional(j, "stalled_cost_usd", s.stalled_cost_usd);
     put_optional(j, "idle_deallocate_at", s.idle_deallocate_at);
     put_optional(j, "notice", s.notice);
+    put_optional(j, "tasks_succeeded", s.tasks_succeeded);
+    put_optional(j, "tasks_failed", s.tasks_failed);
 }
 
 // Reads a status document; absent fields keep their defaults, so documents written by older
@@ -531,6 +534,8 @@ inline void from_json(const nlohmann::json& j, OpsStatus& s) {
     get_optional(j, "stalled_cost_usd", s.stalled_cost_usd);
     get_optional(j, "idle_deallocate_at", s.idle_deallocate_at);
     get_optional(j, "notice", s.notice);
+    get_optional(j, "tasks_succeeded", s.tasks_succeeded);
+    get_optional(j, "tasks_failed", s.tasks_failed);
 }
 
 // Serialises without ever throwing on text: invalid UTF-8 becomes U+FFFD rather than an exception
@@ -3473,7 +3478,8 @@ private:
 namespace azops {
 
 // Azure's power states (PowerState/<word> in `az vm get-instance-view`).
-enum class VmState { running, starting, stopping, stopped, deallocating, deallocated, unknown };
+// `absent`: Azure says the VM does not exist (not yet created, a create that failed, deleted).
+enum class VmState { running, starting, stopping, stopped, deallocating, deallocated, absent, unknown };
 
 inline std::string_view to_string(VmState state) noexcept {
     switch (state) {
@@ -3483,6 +3489,7 @@ inline std::string_view to_string(VmState state) noexcept {
         case VmState::stopped: return "stopped";
         case VmState::deallocating: return "deallocating";
         case VmState::deallocated: return "deallocated";
+        case VmState::absent: return "absent";
         case VmState::unknown: break;
     }
     return "unknown";
@@ -3516,8 +3523,9 @@ inline VmState parse_vm_state(std::string_view text) {
     if (detail::cost::starts_with(word, "vm ")) word.erase(0, 3);
     if (detail::cost::contains(word, "(deallocated)")) return VmState::deallocated;
     if (detail::cost::contains(word, "(allocated)")) return VmState::stopped;
-    static constexpr VmState all[] = {VmState::running,      VmState::starting,    VmState::stopping,
-                                      VmState::stopped,      VmState::deallocating, VmState::deallocated};
+    static constexpr VmState all[] = {VmState::running, VmState::starting,     VmState::stopping,
+                                      VmState::stopped, VmState::deallocating, VmState::deallocated,
+                                      VmState::absent};
     for (VmState s : all) {
         if (word == to_string(s)) return s;
     }
@@ -3525,9 +3533,9 @@ inline VmState parse_vm_state(std::string_view text) {
 }
 
 // DESIGN.md, "Billing rule": compute is charged while the VM is allocated. An unknown state is
-// charged too: the page then says the cost assumes the VM runs.
+// charged too: the page then says the cost assumes the VM runs. A VM that does not exist costs nothing.
 inline bool is_billed(VmState state) noexcept {
-    return state != VmState::deallocating && state != VmState::deallocated;
+    return state != VmState::deallocating && state != VmState::deallocated && state != VmState::absent;
 }
 
 // `linux` is a predefined macro in GNU dialects (-std=gnu++17, CMake's default), so it cannot be
@@ -4895,16 +4903,31 @@ public:
         return stall_.stalled_seconds(now, typical_step_seconds(now));
     }
 
-    // This run's steps for History::record, once every step has finished; nullopt before.
-    std::optional<PastRun> finished_run() const {
+    // This run's steps for History::record, once every step has finished; nullopt before. The
+    // time outside the steps belongs to the operation too (a build reads its definition and pulls
+    // metadata before step 1, waits between steps, exports the image after the last): each gap
+    // goes to the step before it, the wait before step 1 to step 1, and the time from the last
+    // step's end until `ended` to the last step, so the steps add up to the whole run. With
+    // `ended`, a last step that started and was never said to finish ends then.
+    std::optional<PastRun> finished_run(std::optional<double> ended = std::nullopt) const {
         if (total_ <= 0 || static_cast<int>(steps_.size()) < total_) return std::nullopt;
+        const bool has_end = ended.has_value() && std::isfinite(ended.value_or(0.0));
+        const double end_time = has_end ? ended.value_or(0.0) : 0.0;
+        const auto n = static_cast<std::size_t>(total_);
+        std::vector<StepObs> steps(steps_.begin(), steps_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (has_end && steps.back().start && !steps.back().end) steps.back().end = std::max(end_time, *steps.back().start);
         PastRun run;
-        for (int i = 1; i <= total_; ++i) {
-            const StepObs& s = steps_[static_cast<std::size_t>(i) - 1];
-            if (!s.start || !s.end) return std::nullopt;
-            run.step_seconds.push_back(*s.end - *s.start);
-            if (s.cached) run.cached_steps.push_back(i);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!steps[i].start || !steps[i].end) return std::nullopt;
+            run.step_seconds.push_back(*steps[i].end - *steps[i].start);
+            if (steps[i].cached) run.cached_steps.push_back(static_cast<int>(i) + 1);
         }
+        const auto gap = [](double from, double to) { return std::max(0.0, to - from); };
+        run.step_seconds.front() += gap(t0_.value_or(*steps.front().start), *steps.front().start);
+        for (std::size_t i = 0; i + 1 < n; ++i) run.step_seconds[i] += gap(*steps[i].end, *steps[i + 1].start);
+        double last_end = *steps.front().end;
+        for (const StepObs& o : steps) last_end = std::max(last_end, *o.end);
+        if (has_end) run.step_seconds.back() += gap(last_end, end_time);
         return run;
     }
 
@@ -5511,12 +5534,16 @@ namespace azops::detail {
 
 class OperationRun {
 public:
-    OperationRun(std::string name, const History* history, double t0) : name_(std::move(name)), history_(history) {
+    // `planned_steps`: the steps the program announced; more than the output's own (a boot log's 7,
+    // then the program's wait for a server as step 8) leaves the output that share of the progress.
+    OperationRun(std::string name, const History* history, double t0, EtaOptions eta_options = {},
+                 int planned_steps = 0)
+        : name_(std::move(name)), history_(history), eta_options_(eta_options), planned_steps_(std::max(0, planned_steps)) {
         if (name_ == "docker_build") docker_.emplace();
         else if (name_ == "windows_boot") boot_.emplace();
         else if (name_ == "benchmark") waa_.emplace();
         else docker_.emplace();  // only to recognise a docker build in a command's output
-        eta_.emplace(history_, history_key(), EtaOptions{});
+        eta_.emplace(history_, history_key(), eta_options_);
         eta_->start(t0);
         started_ = t0;
     }
@@ -5529,6 +5556,11 @@ public:
     double fraction() const noexcept { return fraction_; }
     double started() const noexcept { return started_; }
     const std::optional<std::string>& output_error() const noexcept { return output_error_; }
+    // Benchmark tasks passed and failed so far, once a benchmark's output has shown a task result.
+    std::optional<std::pair<int, int>> task_results() const {
+        if (!waa_ || waa_->tasks_done() == 0) return std::nullopt;
+        return std::make_pair(waa_->successes(), waa_->failures());
+    }
     // True when the output (rather than the program) says where the operation stands.
     bool read_from_output() const noexcept { return from_output_; }
 
@@ -5564,10 +5596,10 @@ public:
     std::optional<double> last_sign_of_life() const { return eta_->last_sign_of_life(); }
 
     // Records this finished (succeeded) operation in the history file, under its own name: its
-    // per-step durations when every step was seen, else its duration as one sample; a benchmark
-    // records each task under benchmark_per_task. Returns what went wrong, if anything.
+    // per-step durations when every step was seen (adding up to its whole duration), else its
+    // duration as one sample; a benchmark records each task under benchmark_per_task. Returns
+    // what went wrong, if anything.
     std::optional<std::string> record(const std::filesystem::path& history_file, double ended) {
-        if (step_ > 0 && total_ > 0 && step_ >= total_) eta_->step_finished(step_, ended);
         HistoryFileResult result;
         if (waa_) {
             const std::vector<double> tasks = eta_->task_seconds();
@@ -5575,7 +5607,7 @@ public:
             result = History::update_file(history_file, [&](History& h) {
                 for (double s : tasks) h.record_task(benchmark_task_key, s);
             });
-        } else if (const auto run = eta_->finished_run()) {
+        } else if (const auto run = eta_->finished_run(ended)) {
             result = History::record_to_file(history_file, name_, run->step_seconds, run->cached_steps);
         } else if (total_ > 1) {
             result = History::record_task_to_file(history_file, name_, std::max(0.0, ended - started_));
@@ -5618,7 +5650,7 @@ private:
     // A command's output turned out to be a docker build: from now on it is one, with that history.
     void become_docker_build(double t) {
         name_ = "docker_build";
-        eta_.emplace(history_, name_, EtaOptions{});
+        eta_.emplace(history_, name_, eta_options_);
         eta_->start(started_);
         eta_->sign_of_life(t);
     }
@@ -5627,10 +5659,11 @@ private:
         if (!boot_->feed(line)) return false;
         from_output_ = true;
         const int step = boot_->step();
-        if (step > step_) step_started(step, boot_->total_steps(), t);
+        const int total = std::max(boot_->total_steps(), planned_steps_);
+        if (step > step_) step_started(step, total, t);
         phase_ = boot_->phase_name();
         detail_ = boot_->detail();
-        raise_fraction(boot_->progress_fraction());
+        raise_fraction(boot_->progress_fraction() * boot_->total_steps() / total);
         output_error_ = boot_->error();
         return true;
     }
@@ -5651,6 +5684,8 @@ private:
 
     std::string name_;
     const History* history_;
+    EtaOptions eta_options_;
+    int planned_steps_;
     std::optional<DockerStepParser> docker_;
     std::optional<BootLogParser> boot_;
     std::optional<WaaLogParser> waa_;
@@ -5690,6 +5725,9 @@ struct TrackerOptions {
     // and weigh the task's progress.
     std::vector<std::string> planned_operations;
     CostOptions cost;
+    // How estimates trust history and when silence is a stall: `eta.stall_min_seconds` (5 min by
+    // default) is the least silence that sets `stalled_seconds`.
+    EtaOptions eta;
     WallClock clock;                                // defaults to std::chrono::system_clock::now
     std::size_t log_lines = 50;                     // lines kept in `log_tail`
     std::chrono::milliseconds min_write_interval{100};
@@ -5763,6 +5801,7 @@ public:
                                 options_.stop_request_poll},
             [this] { return render(); }, [this] { look_for_stop_request(); },
             [this](const AtomicWriteResult& r) { note_write_problem(r); });
+        render();  // published at once: a server started right after this has a status to serve
     }
 
     Tracker(const Tracker&) = delete;
@@ -5803,13 +5842,15 @@ public:
     }
 
     // Enters a new operation: the previous one ends succeeded (and is recorded in the history
-    // file), and a new timeline entry opens.
+    // file), and a new timeline entry opens. `total_steps` announces its steps; for an operation
+    // read from its output (a boot log's 7 steps) a larger number keeps the rest for the program's
+    // own later steps (`step(8, 8)`: waiting for a server), so the output alone never reaches 100 %.
     void operation(std::string name, int total_steps = 0) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const auto now = options_.clock();
             end_operation_locked(now, "succeeded");
-            run_.emplace(name, history_ ? &*history_ : nullptr, seconds_at(now));
+            run_.emplace(name, history_ ? &*history_ : nullptr, seconds_at(now), options_.eta, total_steps);
             status_.operation = name;
             status_.phase.clear();
             status_.detail.clear();
@@ -5856,6 +5897,17 @@ public:
         changed();
     }
 
+    // Results of a benchmark's tasks so far, for a program that reads them itself (a benchmark
+    // operation's WAA output fills them on its own).
+    void task_results(int succeeded, int failed) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            status_.tasks_succeeded = std::max(0, succeeded);
+            status_.tasks_failed = std::max(0, failed);
+        }
+        changed();
+    }
+
     void detail(std::string text) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -5879,8 +5931,11 @@ public:
         writer_->notify();
     }
 
-    // VM facts as they become known; a `state` change moves the billing (DESIGN.md's rule).
+    // VM facts as they become known; a `state` change moves the billing (DESIGN.md's rule). After
+    // the task ended, a VM known to be allocated still costs money: the cost goes on (and the file
+    // keeps its heartbeat) until the VM is said to be deallocated.
     void set_vm(const VmInfo& vm) {
+        bool heartbeat = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const auto assign = [](std::optional<std::string>& field, const std::optional<std::string>& value) {
@@ -5897,7 +5952,9 @@ public:
                 vm_state_known_ = parse_vm_state(*vm.state) != VmState::unknown;
                 cost_.set_state(parse_vm_state(*vm.state), now_seconds());
             }
+            heartbeat = status_.state == "running" || billed_after_end_locked();
         }
+        writer_->set_heartbeat(heartbeat);
         changed();
     }
 
@@ -6035,7 +6092,7 @@ private:
 
     // Without an operation, steps and progress belong to one named after the task.
     detail::OperationRun& current_run_locked() {
-        if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds());
+        if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds(), options_.eta);
         return *run_;
     }
 
@@ -6050,6 +6107,10 @@ private:
         status_.total_steps = run.total_steps();
         status_.phase = run.phase();
         status_.detail = run.detail();
+        if (const auto results = run.task_results()) {
+            status_.tasks_succeeded = results->first;
+            status_.tasks_failed = results->second;
+        }
         refresh_progress_locked();
     }
 
@@ -6110,12 +6171,19 @@ private:
     }
 
     void finish(const char* state, std::optional<std::string> error) {
+        bool heartbeat = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             finish_locked(state, std::move(error));
+            heartbeat = billed_after_end_locked();
         }
-        writer_->set_heartbeat(false);
+        writer_->set_heartbeat(heartbeat);
         writer_->flush();
+    }
+
+    // The task has ended, but its VM is known to be allocated: it is still billed.
+    bool billed_after_end_locked() const {
+        return finished_ && vm_state_known_ && is_billed(cost_.state());
     }
 
     void finish_locked(const char* state, std::optional<std::string> error) {
@@ -6159,7 +6227,8 @@ private:
         if (!s.timeline.empty() && !s.timeline.back().ended_at) {
             s.timeline.back().duration_seconds = detail::seconds_between(operation_started_, now);
         }
-        fill_estimates_locked(s, seconds_at(finished_.value_or(now)));
+        // A VM whose state is known is billed by its state, also after the task; an assumed one only during it.
+        fill_estimates_locked(s, seconds_at(vm_state_known_ ? now : finished_.value_or(now)));
         return s;
     }
 
@@ -6338,6 +6407,8 @@ struct VmCreateSpec {
     std::string location = "eastus";
     std::string image = "Ubuntu2204";
     std::string admin_user = "azureuser";
+    // The image's 30 GB disk does not hold the WAA image build and a Windows disk; 128 GB does.
+    int os_disk_gb = 128;
 };
 
 struct AzVmCreateResult {
@@ -6511,7 +6582,7 @@ inline AzureVmStatus parse_vm_create(std::string_view json_text) {
 inline std::vector<std::string> create_command(const VmCreateSpec& spec, std::string_view az_path = "az") {
     return {std::string(az_path), "vm", "create", "-g", spec.vm.resource_group, "-n", spec.vm.name,
             "--image", spec.image, "--size", spec.size, "--location", spec.location,
-            "--admin-username", spec.admin_user, "--generate-ssh-keys", "--public-ip-sku", "Standard",
+            "--os-disk-size-gb", std::to_string(spec.os_disk_gb), "--admin-username", spec.admin_user, "--generate-ssh-keys", "--public-ip-sku", "Standard",
             "-o", "json"};
 }
 
@@ -7281,7 +7352,7 @@ inline BrowserResult open_browser(const std::string& url, bool allowed) {
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 45812 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 47387 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 
@@ -7384,6 +7455,8 @@ body[data-state=cancelled] .fill { background: var(--grey); }
 @media (prefers-reduced-motion: reduce) { .fill { transition: none; } }
 .step-row { display: flex; gap: 10px; align-items: baseline; min-width: 0; }
 .step { font-weight: 650; white-space: nowrap; }
+.results { white-space: nowrap; font-weight: 600; font-variant-numeric: tabular-nums; }
+.results .ok { color: var(--green); } .results .bad { color: var(--red); }
 .detail { font-family: var(--mono); font-size: 12.5px; color: #c9d1d9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 
 /* side panels */
@@ -7513,7 +7586,7 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
       </div>
     </div>
     <div id="bar" class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" aria-label="Task progress"><div id="fill" class="fill"></div></div>
-    <div class="step-row"><span id="step" class="step"></span><span id="detail" class="detail"></span></div>
+    <div class="step-row"><span id="step" class="step"></span><span id="results" class="results" title="Benchmark tasks so far" hidden><span id="passed" class="ok"></span> · <span id="failed" class="bad"></span></span><span id="detail" class="detail"></span></div>
   </section>
 
   <section class="card log-card" aria-label="Live log">
@@ -7571,7 +7644,8 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 </div>
 
 <script>
-'use strict';
+)azops_web"
+R"azops_web('use strict';
 (function () {
   const MAX_LOG_LINES = 5000;
   // Lines go into blocks of this many: a new line then lays out its block and the few dozen blocks,
@@ -7581,8 +7655,7 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 15000;
 
-)azops_web"
-R"azops_web(  const $ = (id) => document.getElementById(id);
+  const $ = (id) => document.getElementById(id);
   const logEl = $('log');
   const tokenMeta = document.querySelector('meta[name="azops-token"]');
   const token = tokenMeta ? tokenMeta.getAttribute('content') || '' : '';
@@ -7812,7 +7885,11 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     if (fill.width !== pct + '%') fill.width = pct + '%';
     putAttr($('bar'), 'aria-valuenow', String(Math.round(pct)));
     const step = num(s.step), total = num(s.total_steps);
-    setText('step', total ? 'step ' + step + ' of ' + total : '');
+    setText('step', total ? (s.operation === 'benchmark' ? 'task ' : 'step ') + step + ' of ' + total : '');
+    const passed = num(s.tasks_succeeded), failed = num(s.tasks_failed);
+    $('results').hidden = passed === null || failed === null;
+    setText('passed', passed === null ? '' : passed + ' passed');
+    setText('failed', failed === null ? '' : failed + ' failed');
     setText('detail', str(s.detail) || '');
     put($('detail'), 'title', str(s.detail) || '');
 
@@ -7853,7 +7930,15 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     const known = s.rate_known !== false && num(s.hourly_rate_usd) !== null;
     const cost = $('cost');
     const so = num(s.cost_usd), rate = num(s.hourly_rate_usd), proj = num(s.projected_cost_usd);
-    if (known) {
+    // A command run without any VM (azops run on this machine): nothing to price, nothing to warn about.
+    const noVm = !known && !str(s.vm_size) && !str(s.vm_name);
+    if (noVm) {
+      put(cost, 'textContent', 'no VM');
+      put(cost, 'className', 'big unknown');
+      put($('cost-unit'), 'hidden', true);
+      setText('rate', '—');
+      setText('projected', '—');
+    } else if (known) {
       put(cost, 'textContent', so === null ? '—' : money(so));
       put(cost, 'className', 'big');
       put($('cost-unit'), 'hidden', false);
@@ -7868,13 +7953,16 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
       setText('projected', '—');
     }
     const src = str(s.rate_source);
-    const noVm = known && rate === 0 && !str(s.vm_size);
-    setText('rate-source', src ? 'rate: ' + src : noVm ? 'no VM size given: nothing is billed' :
+    setText('rate-source', noVm ? 'no VM size given: nothing is priced' : src ? 'rate: ' + src :
       known ? '' : 'no price known for this VM size and region');
     put($('rate-source'), 'title', $('rate-source').textContent);
-    put($('billing-note'), 'hidden', !s.billing_assumed);
+    put($('billing-note'), 'hidden', !s.billing_assumed || noVm);
+    const stateKnown = VM_BADGE[str(s.vm_state)] !== undefined;
+    setText('billing-note', stateKnown
+      ? 'Time when the VM state was not known yet is counted as billed.'
+      : 'VM state unknown: the cost assumes the VM is billed for the whole task.');
   }
-  const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off' };
+  const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off', absent: 'off' };
   const BILLED = ['running', 'starting', 'stopping'];
   function renderVm(s) {
     const badge = $('vm-state');
@@ -7891,15 +7979,19 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     const ended = s.state && s.state !== 'running';
     if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
     else if (vmState === 'deallocated') text = 'Deallocated: compute is not billed.';
+    else if (vmState === 'absent') text = 'No such VM on Azure (not created yet, or gone): nothing is billed.';
     else if (ended && BILLED.includes(vmState)) {
       const rate = num(s.hourly_rate_usd);
       text = 'The task has ended but the VM is still allocated' + (rate !== null && s.rate_known !== false ? ' and billed at $' + rate.toFixed(3) + '/h' : ' and billed') + '.';
       cls = 'note hot';
     }
-    const idle = parseTime(s.idle_deallocate_at);
+    const idle = parseTime(s.idle_deallocate_at), written = parseTime(s.updated_at);
     if (idle !== null) {
+)azops_web"
+R"azops_web(      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
+      const left = written === null ? null : (idle - written) / 1000 - (Date.now() - receivedAt) / 1000;
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
-        (idle > Date.now() ? ' (in ' + roughDur((idle - Date.now()) / 1000) + ')' : '') + '.';
+        (left !== null && left > 0 ? ' (in ' + roughDur(left) + ')' : '') + '.';
     }
     put(note, 'hidden', !text);
     put(note, 'textContent', text);
@@ -7931,8 +8023,7 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
       s.state !== 'running' ? 'The task has ended' :
       s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)');
   }
-)azops_web"
-R"azops_web(  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
+  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
   // step runs, not on every update.
   let timelineShown = '';
   function renderTimeline(s) {
@@ -8794,6 +8885,8 @@ inline std::string render_metrics(const FeedSnapshot& snap, std::size_t sse_clie
             status_number(doc, "elapsed_seconds"));
     m.gauge("azops_step", "Current step within the operation (0 when unknown).", labels, status_number(doc, "step"));
     m.gauge("azops_total_steps", "Steps of the operation (0 when unknown).", labels, status_number(doc, "total_steps"));
+    m.gauge("azops_tasks_succeeded", "Benchmark tasks passed so far.", labels, status_number(doc, "tasks_succeeded"));
+    m.gauge("azops_tasks_failed", "Benchmark tasks failed so far.", labels, status_number(doc, "tasks_failed"));
 
     const std::string state = status_text(doc, "state");
     m.family("azops_state", "1 for the task's current state, 0 for the others.");

@@ -414,6 +414,13 @@ describe('azops serve, for a file another process writes', () => {
     assert.doesNotMatch(await page.textContent('section[aria-label=Cost]'), /\$0\.00/);
     assert.equal(await page.isVisible('#billing-note'), true);
 
+    // A command on this machine, no VM at all: nothing priced, no warning about billing.
+    writeStatusFile(file, statusIn(file, 'rate-unknown', { vm_size: null, vm_name: null, region: null,
+      rate_source: 'no VM size given yet', progress_pct: 33 }));
+    await page.waitForFunction(() => document.querySelector('#cost').textContent === 'no VM');
+    assert.equal(await text(page, '#rate-source'), 'no VM size given: nothing is priced');
+    assert.equal(await page.isVisible('#billing-note'), false);
+
     const stalled = await show('stalled');
     await page.waitForSelector('#stalled', { state: 'visible' });
     assert.match(await text(page, '#stalled'), /Stuck for 14 min\..*It has cost \$0\.1\d since then\./);
@@ -439,6 +446,27 @@ describe('azops serve, for a file another process writes', () => {
     assert.equal(await page.getAttribute('#vnc', 'href'), 'http://127.0.0.1:8006/');
     assert.equal(await page.getAttribute('#vnc', 'target'), '_blank');
     assert.match(await page.getAttribute('#vnc', 'rel'), /\bnoopener\b/);
+    await close();
+  });
+
+  test('the idle countdown runs on the writer\'s clock, and a benchmark shows its results so far', { timeout: 30000 }, async () => {
+    const dir = cleanup.dir('azops-serve-');
+    const file = path.join(dir, 's.json');
+    // A simulation's clock is hours away from this browser's: the countdown must still say 14 min.
+    const ended = statusIn(file, 'succeeded', { vm_state: 'running', updated_at: '2020-03-01T10:00:00Z',
+      idle_deallocate_at: '2020-03-01T10:14:00Z' });
+    writeStatusFile(file, ended);
+    const { page, close } = await openPage(await serve(file));
+    await page.waitForFunction(() => document.querySelector('#state').textContent === 'succeeded');
+    assert.match(await text(page, '#vm-note'), /still allocated and billed at \$0\.\d{3}\/h\. Deallocates when idle at [^(]*\d\d:\d\d \(in 14 min\)\./);
+    assert.equal(await page.isVisible('#results'), false);
+
+    writeStatusFile(file, statusIn(file, 'running', { operation: 'benchmark', phase: 'running_task_5', step: 5,
+      total_steps: 13, tasks_succeeded: 3, tasks_failed: 1 }));
+    await page.waitForSelector('#results', { state: 'visible' });
+    assert.equal(await text(page, '#step'), 'task 5 of 13');
+    assert.equal(await text(page, '#passed'), '3 passed');
+    assert.equal(await text(page, '#failed'), '1 failed');
     await close();
   });
 

@@ -1,7 +1,7 @@
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 45812 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 47387 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 #pragma once
@@ -105,6 +105,8 @@ body[data-state=cancelled] .fill { background: var(--grey); }
 @media (prefers-reduced-motion: reduce) { .fill { transition: none; } }
 .step-row { display: flex; gap: 10px; align-items: baseline; min-width: 0; }
 .step { font-weight: 650; white-space: nowrap; }
+.results { white-space: nowrap; font-weight: 600; font-variant-numeric: tabular-nums; }
+.results .ok { color: var(--green); } .results .bad { color: var(--red); }
 .detail { font-family: var(--mono); font-size: 12.5px; color: #c9d1d9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 
 /* side panels */
@@ -234,7 +236,7 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
       </div>
     </div>
     <div id="bar" class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" aria-label="Task progress"><div id="fill" class="fill"></div></div>
-    <div class="step-row"><span id="step" class="step"></span><span id="detail" class="detail"></span></div>
+    <div class="step-row"><span id="step" class="step"></span><span id="results" class="results" title="Benchmark tasks so far" hidden><span id="passed" class="ok"></span> · <span id="failed" class="bad"></span></span><span id="detail" class="detail"></span></div>
   </section>
 
   <section class="card log-card" aria-label="Live log">
@@ -292,7 +294,8 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
 </div>
 
 <script>
-'use strict';
+)azops_web"
+R"azops_web('use strict';
 (function () {
   const MAX_LOG_LINES = 5000;
   // Lines go into blocks of this many: a new line then lays out its block and the few dozen blocks,
@@ -302,8 +305,7 @@ li.running .tl-track i { background: var(--blue); } li.succeeded .tl-track i { b
   const POLL_MS = 2000;
   const SSE_RETRY_MS = 15000;
 
-)azops_web"
-R"azops_web(  const $ = (id) => document.getElementById(id);
+  const $ = (id) => document.getElementById(id);
   const logEl = $('log');
   const tokenMeta = document.querySelector('meta[name="azops-token"]');
   const token = tokenMeta ? tokenMeta.getAttribute('content') || '' : '';
@@ -533,7 +535,11 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     if (fill.width !== pct + '%') fill.width = pct + '%';
     putAttr($('bar'), 'aria-valuenow', String(Math.round(pct)));
     const step = num(s.step), total = num(s.total_steps);
-    setText('step', total ? 'step ' + step + ' of ' + total : '');
+    setText('step', total ? (s.operation === 'benchmark' ? 'task ' : 'step ') + step + ' of ' + total : '');
+    const passed = num(s.tasks_succeeded), failed = num(s.tasks_failed);
+    $('results').hidden = passed === null || failed === null;
+    setText('passed', passed === null ? '' : passed + ' passed');
+    setText('failed', failed === null ? '' : failed + ' failed');
     setText('detail', str(s.detail) || '');
     put($('detail'), 'title', str(s.detail) || '');
 
@@ -574,7 +580,15 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     const known = s.rate_known !== false && num(s.hourly_rate_usd) !== null;
     const cost = $('cost');
     const so = num(s.cost_usd), rate = num(s.hourly_rate_usd), proj = num(s.projected_cost_usd);
-    if (known) {
+    // A command run without any VM (azops run on this machine): nothing to price, nothing to warn about.
+    const noVm = !known && !str(s.vm_size) && !str(s.vm_name);
+    if (noVm) {
+      put(cost, 'textContent', 'no VM');
+      put(cost, 'className', 'big unknown');
+      put($('cost-unit'), 'hidden', true);
+      setText('rate', '—');
+      setText('projected', '—');
+    } else if (known) {
       put(cost, 'textContent', so === null ? '—' : money(so));
       put(cost, 'className', 'big');
       put($('cost-unit'), 'hidden', false);
@@ -589,13 +603,16 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
       setText('projected', '—');
     }
     const src = str(s.rate_source);
-    const noVm = known && rate === 0 && !str(s.vm_size);
-    setText('rate-source', src ? 'rate: ' + src : noVm ? 'no VM size given: nothing is billed' :
+    setText('rate-source', noVm ? 'no VM size given: nothing is priced' : src ? 'rate: ' + src :
       known ? '' : 'no price known for this VM size and region');
     put($('rate-source'), 'title', $('rate-source').textContent);
-    put($('billing-note'), 'hidden', !s.billing_assumed);
+    put($('billing-note'), 'hidden', !s.billing_assumed || noVm);
+    const stateKnown = VM_BADGE[str(s.vm_state)] !== undefined;
+    setText('billing-note', stateKnown
+      ? 'Time when the VM state was not known yet is counted as billed.'
+      : 'VM state unknown: the cost assumes the VM is billed for the whole task.');
   }
-  const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off' };
+  const VM_BADGE = { running: 'ok', starting: 'warn', stopping: 'warn', deallocating: 'warn', stopped: 'hot', deallocated: 'off', absent: 'off' };
   const BILLED = ['running', 'starting', 'stopping'];
   function renderVm(s) {
     const badge = $('vm-state');
@@ -612,15 +629,19 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
     const ended = s.state && s.state !== 'running';
     if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
     else if (vmState === 'deallocated') text = 'Deallocated: compute is not billed.';
+    else if (vmState === 'absent') text = 'No such VM on Azure (not created yet, or gone): nothing is billed.';
     else if (ended && BILLED.includes(vmState)) {
       const rate = num(s.hourly_rate_usd);
       text = 'The task has ended but the VM is still allocated' + (rate !== null && s.rate_known !== false ? ' and billed at $' + rate.toFixed(3) + '/h' : ' and billed') + '.';
       cls = 'note hot';
     }
-    const idle = parseTime(s.idle_deallocate_at);
+    const idle = parseTime(s.idle_deallocate_at), written = parseTime(s.updated_at);
     if (idle !== null) {
+)azops_web"
+R"azops_web(      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
+      const left = written === null ? null : (idle - written) / 1000 - (Date.now() - receivedAt) / 1000;
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
-        (idle > Date.now() ? ' (in ' + roughDur((idle - Date.now()) / 1000) + ')' : '') + '.';
+        (left !== null && left > 0 ? ' (in ' + roughDur(left) + ')' : '') + '.';
     }
     put(note, 'hidden', !text);
     put(note, 'textContent', text);
@@ -652,8 +673,7 @@ R"azops_web(  const $ = (id) => document.getElementById(id);
       s.state !== 'running' ? 'The task has ended' :
       s.cancellable !== true ? 'The task cannot be stopped right now' : 'Stop the task (asks for confirmation)');
   }
-)azops_web"
-R"azops_web(  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
+  // The timeline is rebuilt only when what it shows has changed: at most once a second while a
   // step runs, not on every update.
   let timelineShown = '';
   function renderTimeline(s) {

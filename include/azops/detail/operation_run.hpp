@@ -26,12 +26,16 @@ namespace azops::detail {
 
 class OperationRun {
 public:
-    OperationRun(std::string name, const History* history, double t0) : name_(std::move(name)), history_(history) {
+    // `planned_steps`: the steps the program announced; more than the output's own (a boot log's 7,
+    // then the program's wait for a server as step 8) leaves the output that share of the progress.
+    OperationRun(std::string name, const History* history, double t0, EtaOptions eta_options = {},
+                 int planned_steps = 0)
+        : name_(std::move(name)), history_(history), eta_options_(eta_options), planned_steps_(std::max(0, planned_steps)) {
         if (name_ == "docker_build") docker_.emplace();
         else if (name_ == "windows_boot") boot_.emplace();
         else if (name_ == "benchmark") waa_.emplace();
         else docker_.emplace();  // only to recognise a docker build in a command's output
-        eta_.emplace(history_, history_key(), EtaOptions{});
+        eta_.emplace(history_, history_key(), eta_options_);
         eta_->start(t0);
         started_ = t0;
     }
@@ -44,6 +48,11 @@ public:
     double fraction() const noexcept { return fraction_; }
     double started() const noexcept { return started_; }
     const std::optional<std::string>& output_error() const noexcept { return output_error_; }
+    // Benchmark tasks passed and failed so far, once a benchmark's output has shown a task result.
+    std::optional<std::pair<int, int>> task_results() const {
+        if (!waa_ || waa_->tasks_done() == 0) return std::nullopt;
+        return std::make_pair(waa_->successes(), waa_->failures());
+    }
     // True when the output (rather than the program) says where the operation stands.
     bool read_from_output() const noexcept { return from_output_; }
 
@@ -79,10 +88,10 @@ public:
     std::optional<double> last_sign_of_life() const { return eta_->last_sign_of_life(); }
 
     // Records this finished (succeeded) operation in the history file, under its own name: its
-    // per-step durations when every step was seen, else its duration as one sample; a benchmark
-    // records each task under benchmark_per_task. Returns what went wrong, if anything.
+    // per-step durations when every step was seen (adding up to its whole duration), else its
+    // duration as one sample; a benchmark records each task under benchmark_per_task. Returns
+    // what went wrong, if anything.
     std::optional<std::string> record(const std::filesystem::path& history_file, double ended) {
-        if (step_ > 0 && total_ > 0 && step_ >= total_) eta_->step_finished(step_, ended);
         HistoryFileResult result;
         if (waa_) {
             const std::vector<double> tasks = eta_->task_seconds();
@@ -90,7 +99,7 @@ public:
             result = History::update_file(history_file, [&](History& h) {
                 for (double s : tasks) h.record_task(benchmark_task_key, s);
             });
-        } else if (const auto run = eta_->finished_run()) {
+        } else if (const auto run = eta_->finished_run(ended)) {
             result = History::record_to_file(history_file, name_, run->step_seconds, run->cached_steps);
         } else if (total_ > 1) {
             result = History::record_task_to_file(history_file, name_, std::max(0.0, ended - started_));
@@ -133,7 +142,7 @@ private:
     // A command's output turned out to be a docker build: from now on it is one, with that history.
     void become_docker_build(double t) {
         name_ = "docker_build";
-        eta_.emplace(history_, name_, EtaOptions{});
+        eta_.emplace(history_, name_, eta_options_);
         eta_->start(started_);
         eta_->sign_of_life(t);
     }
@@ -142,10 +151,11 @@ private:
         if (!boot_->feed(line)) return false;
         from_output_ = true;
         const int step = boot_->step();
-        if (step > step_) step_started(step, boot_->total_steps(), t);
+        const int total = std::max(boot_->total_steps(), planned_steps_);
+        if (step > step_) step_started(step, total, t);
         phase_ = boot_->phase_name();
         detail_ = boot_->detail();
-        raise_fraction(boot_->progress_fraction());
+        raise_fraction(boot_->progress_fraction() * boot_->total_steps() / total);
         output_error_ = boot_->error();
         return true;
     }
@@ -166,6 +176,8 @@ private:
 
     std::string name_;
     const History* history_;
+    EtaOptions eta_options_;
+    int planned_steps_;
     std::optional<DockerStepParser> docker_;
     std::optional<BootLogParser> boot_;
     std::optional<WaaLogParser> waa_;
