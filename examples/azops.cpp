@@ -172,14 +172,13 @@ int run(const RunOptions& opts) {
     }
     running_child = &*child;
     azops::LineSplitter splitter;
-    const auto on_line = [&tracker](std::string_view line, std::size_t cut_bytes) { tracker.log(line, cut_bytes); };
     const azops::ExitStatus status = child->run([&](std::string_view bytes) {
         echo(bytes);
-        splitter.feed(bytes, on_line);
+        tracker.log_chunk(bytes, splitter);  // one lock and one clock reading per read, not per line
     });
     running_child = nullptr;
     stop_leftover_children(browser_pid);
-    splitter.finish(on_line);
+    splitter.finish([&tracker](std::string_view line, std::size_t cut_bytes) { tracker.log(line, cut_bytes); });
     if (status.stop_requested) {
         tracker.cancel("stopped on request; the command " + status.describe());
     } else if (status.code == 0) {

@@ -18,6 +18,35 @@ TEST_CASE("sanitize_line: plain ASCII comes back unchanged and without a copy") 
     CHECK(scratch.empty());
 }
 
+// The fast path reads a line eight bytes at a time (the last word overlapping): every length and
+// every position of a byte that needs work must still be seen.
+TEST_CASE("sanitize_line: any length of printable ASCII is kept as it is; one other byte anywhere is seen") {
+    std::string scratch;
+    for (std::size_t length = 0; length <= 40; ++length) {
+        std::string plain;
+        for (std::size_t i = 0; i < length; ++i) plain += static_cast<char>(0x20 + (i * 7) % 95);  // ' ' to '~'
+        CHECK(azops::sanitize_line_into(plain, scratch).data() == plain.data());
+        for (std::size_t at = 0; at < length; ++at) {
+            for (const int byte : {0x00, 0x09, 0x0A, 0x1B, 0x1F, 0x7F, 0x80, 0xC3, 0xFF}) {
+                std::string line = plain;
+                line[at] = static_cast<char>(byte);
+                const auto clean = azops::sanitize_line_into(line, scratch);
+                INFO("length " << length << ", byte " << byte << " at " << at);
+                CHECK(clean.data() != line.data());
+                if (byte == 0x1B) continue;  // an escape takes bytes after it: what is left depends on them
+                const std::string kept = byte == 0x09 ? "\t" : byte >= 0x80 ? "\xEF\xBF\xBD" : "";
+                CHECK(clean == plain.substr(0, at) + kept + plain.substr(at + 1));
+            }
+        }
+    }
+}
+
+TEST_CASE("sanitize_line: long runs of text between escapes, with tabs inside them, are kept whole") {
+    const std::string run = "Successfully installed opencv-python-headless-4.9.0.80\tnumpy-1.26.4 torch-2.2.1";
+    CHECK(sanitize_line("\x1b[1m\x1b[32m" + run + "\x1b[0m " + run) == run + " " + run);
+    CHECK(sanitize_line("abcdefgh\x01ijklmnopqrstuvwx\x7fyz") == "abcdefghijklmnopqrstuvwxyz");
+}
+
 TEST_CASE("sanitize_line: ANSI CSI colour and cursor sequences are removed") {
     CHECK(sanitize_line("\x1b[1;31mERROR\x1b[0m: failed") == "ERROR: failed");
     CHECK(sanitize_line("\x1b[2K\x1b[1A => [2/5] RUN make") == " => [2/5] RUN make");
@@ -113,6 +142,17 @@ TEST_CASE("LogTail: keeps the last N lines, oldest first") {
     CHECK(tail.lines() == std::vector<std::string>{"line 3", "line 4", "line 5"});
     CHECK(tail.total_lines() == 5);
     CHECK(tail.capacity() == 3);
+}
+
+TEST_CASE("LogTail: a slot that held a long line holds a later short one exactly") {
+    azops::LogTail tail(2);
+    tail.push(std::string(4000, 'x'));
+    tail.push("b");
+    tail.push("c");
+    CHECK(tail.lines() == std::vector<std::string>{"b", "c"});
+    tail.push(std::string_view("d\0e", 3));
+    CHECK(tail.lines() == std::vector<std::string>{"c", std::string("d\0e", 3)});
+    CHECK(tail.total_lines() == 4);
 }
 
 TEST_CASE("LineSplitter: the bound and the cut count do not depend on how the stream was chunked") {

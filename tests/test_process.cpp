@@ -46,6 +46,12 @@ TEST_CASE("ChildProcess: output of stdout and stderr arrives merged, with the ex
     CHECK(o.status.describe() == "exited with code 3");
 }
 
+TEST_CASE("ChildProcess: the output pipe holds 1 MiB, so a fast writer runs ahead of the reader") {
+    const auto o = run({"python3", "-c", "import fcntl; print(fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))"});
+    CHECK(o.status.code == 0);
+    CHECK(o.output == "1048576\n");
+}
+
 TEST_CASE("ChildProcess: a child killed by a signal reports 128+N") {
     const auto o = run({"sh", "-c", "kill -9 $$"});
     CHECK(o.status.code == 137);

@@ -526,6 +526,25 @@ TEST_CASE("the page carries no token when the feed has none or an unsafe one") {
     }
 }
 
+TEST_CASE("a browser's Accept-Encoding gzip, br gets the page, the status and the metrics uncompressed") {
+    // Compressing them would cost ~100 ms of CPU and megabytes of encoder memory per page load
+    // (brotli at its highest quality) and buy nothing on loopback.
+    Served s;
+    for (const char* path : {"/", "/api/azure-ops-status", "/metrics"}) {
+        const auto r = get(s.port, path, "Accept-Encoding: gzip, deflate, br\r\n");
+        CHECK_MESSAGE(r.status == 200, path);
+        CHECK_MESSAGE(r.count("Content-Encoding") == 0, path);
+        CHECK_MESSAGE(r.header("Content-Length") == std::to_string(r.body.size()), path);
+    }
+    CHECK(get(s.port, "/api/azure-ops-status", "Accept-Encoding: br\r\n").body == sample_status(3));
+    CHECK(get(s.port, "/", "Accept-Encoding: br\r\n").body.find("<meta name=\"azops-token\"") != std::string::npos);
+    s.feed->make_unavailable("the status file does not exist yet");
+    const auto r = get(s.port, "/api/azure-ops-status", "Accept-Encoding: br\r\n");
+    CHECK(r.status == 503);
+    CHECK(r.count("Content-Encoding") == 0);
+    CHECK(nlohmann::json::parse(r.body)["error"] == "the status file does not exist yet");
+}
+
 TEST_CASE("the status endpoint answers the feed's JSON, not cached — 503 with the reason when unavailable") {
     Served s;
     auto r = get(s.port, "/api/azure-ops-status");
@@ -592,6 +611,7 @@ TEST_CASE("metrics: Prometheus text with HELP and TYPE, escaped labels, state ga
              "azops_state{" + labels + ",state=\"running\"} 1",
              "azops_state{" + labels + ",state=\"failed\"} 0",
              "azops_stalled_seconds{" + labels + "} 420.5",
+             "# TYPE azops_vm_billed gauge",
              "azops_status_age_seconds{" + labels + "} 12",
              "# TYPE azops_sse_clients gauge",
              "azops_sse_clients 0",
@@ -625,6 +645,27 @@ TEST_CASE("metrics: a null ETA has no sample, an unknown state gets its own, and
     body = get(s.port, "/metrics").body;
     CHECK(body.find("azops_status_available 0\n") != std::string::npos);
     CHECK(body.find("azops_progress_ratio") == std::string::npos);
+}
+
+TEST_CASE("metrics: azops_vm_billed follows the billing rule, and has no sample without a VM state or an assumption") {
+    Served s;
+    nlohmann::json doc = nlohmann::json::parse(sample_status(2));
+    const auto billed_sample = [&s, &doc] {
+        s.feed->publish(azops::to_json_text(doc));
+        const std::string text = get(s.port, "/metrics").body;
+        const auto at = text.find("\nazops_vm_billed{");
+        return at == std::string::npos ? std::string("none") : text.substr(text.find("} ", at) + 2, 1);
+    };
+    for (const auto& state_and_billed : std::vector<std::pair<std::string, std::string>>{
+             {"running", "1"}, {"stopped", "1"}, {"unknown", "1"}, {"deallocating", "0"}, {"deallocated", "0"}}) {
+        doc["vm_state"] = state_and_billed.first;
+        CHECK_MESSAGE(billed_sample() == state_and_billed.second, state_and_billed.first);
+    }
+    doc["vm_state"] = nullptr;
+    doc["billing_assumed"] = true;
+    CHECK(billed_sample() == "1");
+    doc["billing_assumed"] = false;
+    CHECK(billed_sample() == "none");
 }
 
 TEST_CASE("events: exact content type, retry first, the current status at once, then one event per change in order") {

@@ -280,6 +280,17 @@ void log_file(azops::Tracker& tracker, const std::string& relative, ManualClock*
     splitter.finish([&](std::string_view line, std::size_t cut) { tracker.log(line, cut); });
 }
 
+// The same log handed to the tracker in chunks of `chunk_bytes`, as a pipe's reads return it.
+void log_file_in_chunks(azops::Tracker& tracker, const std::string& relative, std::size_t chunk_bytes) {
+    azops::LineSplitter splitter;
+    const std::string text = read_file(std::string(AZOPS_TEST_DATA_DIR) + "/" + relative);
+    REQUIRE_FALSE(text.empty());
+    for (std::size_t at = 0; at < text.size(); at += chunk_bytes) {
+        tracker.log_chunk(std::string_view(text).substr(at, chunk_bytes), splitter);
+    }
+    splitter.finish([&](std::string_view line, std::size_t cut) { tracker.log(line, cut); });
+}
+
 azops::VmInfo vm_state(const char* state) {
     azops::VmInfo vm;
     vm.state = state;
@@ -303,6 +314,57 @@ TEST_CASE("Tracker: a command's output that is a docker build becomes the docker
     CHECK(s.phase == "build_succeeded");
     tracker.succeed();
     CHECK(tracker.snapshot().state == "succeeded");
+}
+
+TEST_CASE("Tracker: a log handed over in chunks reads the same as line by line") {
+    for (const char* log : {"docker/buildkit_waa.log", "docker/buildkit_failed.log"}) {
+        for (const std::size_t chunk_bytes : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, std::size_t{1} << 20}) {
+            INFO(std::string(log) << " in chunks of " << chunk_bytes << " bytes");
+            ScratchDir dir_lines, dir_chunks;
+            ManualClock clock;
+            azops::Tracker by_line(options_for(dir_lines, clock));
+            azops::Tracker by_chunk(options_for(dir_chunks, clock));
+            for (azops::Tracker* t : {&by_line, &by_chunk}) {
+                t->begin("build");
+                t->operation("command");
+            }
+            log_file(by_line, log);
+            log_file_in_chunks(by_chunk, log, chunk_bytes);
+            const auto a = by_line.snapshot();
+            const auto b = by_chunk.snapshot();
+            CHECK(b.operation == a.operation);
+            CHECK(b.step == a.step);
+            CHECK(b.total_steps == a.total_steps);
+            CHECK(b.phase == a.phase);
+            CHECK(b.detail == a.detail);
+            CHECK(b.progress_pct == a.progress_pct);
+            CHECK(b.log_tail == a.log_tail);
+            CHECK(b.log_tail.size() > 40);
+        }
+    }
+}
+
+TEST_CASE("Tracker: a chunk's complete lines are logged at once, a line split across chunks when it is whole") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("build");
+    azops::LineSplitter splitter(32);
+    tracker.log_chunk("#1 DONE 0.0s\n\x1b[32mSuccess", splitter);
+    CHECK(tracker.snapshot().log_tail == std::vector<std::string>{"#1 DONE 0.0s"});
+    tracker.log_chunk("fully\x1b[0m\r\n0123456789abcdef0123456789abcdefXYZ\nno newline", splitter);
+    CHECK(tracker.snapshot().log_tail == std::vector<std::string>{"#1 DONE 0.0s", "Successfully",
+                                                                  "0123456789abcdef0123456789abcdef \xE2\x80\xA6[cut 3 bytes]"});
+    splitter.finish([&](std::string_view line, std::size_t cut) { tracker.log(line, cut); });
+    CHECK(tracker.snapshot().log_tail.back() == "no newline");
+}
+
+TEST_CASE("Tracker: the default clock is the wall clock, to within a tick") {
+    const auto before = std::chrono::system_clock::now();
+    const auto coarse = azops::detail::coarse_now();
+    const auto after = std::chrono::system_clock::now();
+    CHECK(coarse <= after);
+    CHECK(coarse >= before - std::chrono::milliseconds(50));
 }
 
 TEST_CASE("Tracker: a failed docker build fails the task with the builder's own error, even after succeed()") {

@@ -89,8 +89,24 @@ run_demo() {
     --status-file "$BUILD_ROOT/demo/azure_ops_status.json" --history "$BUILD_ROOT/demo/azure_ops_history.json"
 }
 
+# The five-minute soak (ctest runs one minute of it): 50 pages on a flood of build output.
+run_soak() {
+  install_missing_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${TEST_COMMANDS[@]}"
+  install_browser_test_packages
+  cmake_build gcc g++ RelWithDebInfo
+  node tests/soak/soak.mjs --seconds "${AZOPS_SOAK_SECONDS:-300}" --azops "$BUILD_ROOT/gcc/bin/azops"
+}
+
+# The speed and memory figures against their references (bench/results.md records them).
+run_bench() {
+  install_missing_packages "${BUILD_PACKAGES[@]}" libbenchmark-dev wrk nginx-light curl
+  bash bench/run_all.sh "$@"
+}
+
 case "${1:-}" in
   test) run_tests ;;
   demo) run_demo ;;
-  *) echo "usage: bash tools/dev.sh demo|test" >&2; exit 2 ;;
+  soak) run_soak ;;
+  bench) shift; run_bench "$@" ;;
+  *) echo "usage: bash tools/dev.sh demo|test|soak|bench" >&2; exit 2 ;;
 esac

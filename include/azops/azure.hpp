@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -46,8 +47,6 @@
 
 #include <azops/log_tail.hpp>
 #include <azops/process.hpp>
-
-extern char** environ;
 
 namespace azops {
 
@@ -109,8 +108,7 @@ struct AzVmCreateResult {
     AzureVmStatus vm;
 };
 
-namespace detail {
-namespace az {
+namespace detail::az {
 
 inline char lower_ascii(char c) noexcept {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -201,8 +199,7 @@ inline void read_common_fields(const nlohmann::json& vm, AzureVmStatus& status) 
     status.name = text_member(vm, "name");
 }
 
-}  // namespace az
-}  // namespace detail
+}  // namespace detail::az
 
 // The vm_state word for a power state as az spells it: "PowerState/running" (instance view codes),
 // "VM running" (`show -d`'s powerState, displayStatus) or a bare "running". Anything else is
@@ -305,7 +302,7 @@ inline std::string format_command(const std::vector<std::string>& argv) {
 class AzCancelToken {
 public:
     AzCancelToken() {
-        if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+        if (::pipe2(fds_.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
             throw std::system_error(errno, std::generic_category(), "cannot create a pipe for cancelling az");
         }
     }
@@ -331,11 +328,10 @@ public:
     int wait_fd() const noexcept { return fds_[0]; }
 
 private:
-    int fds_[2] = {-1, -1};
+    std::array<int, 2> fds_{-1, -1};
 };
 
-namespace detail {
-namespace az {
+namespace detail::az {
 
 struct CapturedRun {
     int spawn_errno = 0;  // why the child could not start; 0 when it did
@@ -399,7 +395,7 @@ inline std::vector<std::string> environment_with(const std::vector<std::pair<std
                                           [&](const auto& o) { return o.first == name; });
         if (!replaced) env.emplace_back(text);
     }
-    for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+    for (const auto& [name, value] : overrides) env.emplace_back(name).append("=").append(value);
     return env;
 }
 
@@ -422,9 +418,9 @@ inline int spawn_captured(const std::vector<std::string>& argv, const std::vecto
 // Reads whatever is ready on `fd` into `sink`; closes `fd` at end of file.
 inline void read_ready(int& fd, short revents, std::string& sink) {
     if (fd < 0 || (revents & (POLLIN | POLLHUP | POLLERR)) == 0) return;
-    char buffer[16384];
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n > 0) sink.append(buffer, static_cast<std::size_t>(n));
+    std::array<char, 16384> buffer;
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) sink.append(buffer.data(), static_cast<std::size_t>(n));
     else if (n == 0 || errno != EINTR) detail::close_fd(fd);
 }
 
@@ -436,14 +432,14 @@ inline CapturedRun run_captured(const std::vector<std::string>& argv,
     using Clock = std::chrono::steady_clock;
     CapturedRun run;
     CapturedChild child;
-    int out[2];
-    int err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
+    std::array<int, 2> out{};
+    std::array<int, 2> err{};
+    if (::pipe2(out.data(), O_CLOEXEC) != 0) {
         run.spawn_errno = errno;
         return run;
     }
     child.out = out[0];
-    if (::pipe2(err, O_CLOEXEC) != 0) {
+    if (::pipe2(err.data(), O_CLOEXEC) != 0) {
         run.spawn_errno = errno;
         ::close(out[1]);
         return run;
@@ -475,9 +471,9 @@ inline CapturedRun run_captured(const std::vector<std::string>& argv,
         const bool pipes_open = child.out >= 0 || child.err >= 0;
         const auto slice = std::min<Clock::duration>(deadline - now, pipes_open ? std::chrono::milliseconds(100)
                                                                                 : std::chrono::milliseconds(5));
-        pollfd fds[3] = {{child.out, POLLIN, 0}, {child.err, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+        std::array<pollfd, 3> fds{{{child.out, POLLIN, 0}, {child.err, POLLIN, 0}, {cancel_fd, POLLIN, 0}}};
         const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(slice).count();
-        if (::poll(fds, 3, static_cast<int>(std::max<long long>(wait_ms, 1))) < 0 && errno != EINTR) {
+        if (::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(wait_ms, 1))) < 0 && errno != EINTR) {
             run.spawn_errno = errno;
             return run;
         }
@@ -533,8 +529,8 @@ inline void classify(const CapturedRun& run, std::string_view az_path, std::chro
                                                  " cannot be run (permission denied); install it or pass --az PATH");
     }
     if (run.spawn_errno != 0) {
-        return fail(AzFailure::cannot_start,
-                    "cannot run the Azure CLI (" + std::string(az_path) + "): " + std::strerror(run.spawn_errno));
+        return fail(AzFailure::cannot_start, "cannot run the Azure CLI (" + std::string(az_path) +
+                                                 "): " + std::generic_category().message(run.spawn_errno));
     }
     if (run.cancelled) return fail(AzFailure::cancelled, "az was stopped before it answered");
     if (run.timed_out) {
@@ -565,8 +561,7 @@ inline void name_missing_vm(const AzureVm& vm, AzCommandResult& result) {
     }
 }
 
-}  // namespace az
-}  // namespace detail
+}  // namespace detail::az
 
 struct AzCliOptions {
     std::string path = "az";  // a name looked up on PATH, or a path
@@ -598,7 +593,8 @@ public:
         argv.reserve(args.size() + 1);
         argv.push_back(options_.path);
         argv.insert(argv.end(), args.begin(), args.end());
-        auto run = detail::az::run_captured(argv, options_.environment, limit, cancel ? cancel->wait_fd() : -1);
+        const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
+        auto run = detail::az::run_captured(argv, options_.environment, limit, cancel_fd);
         detail::az::classify(run, options_.path, limit, result);
         result.exit_code = run.exit_code;
         result.stdout_text = std::move(run.out);

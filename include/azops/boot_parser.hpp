@@ -9,6 +9,7 @@
 // parser does not know leave its state alone; nothing throws but std::bad_alloc.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -70,7 +71,7 @@ inline std::string_view trim(std::string_view s) noexcept {
 inline std::string_view strip_docker_timestamp(std::string_view s) noexcept {
     if (s.size() < 21 || !is_digit(s[0]) || s[4] != '-' || s[10] != 'T') return s;
     const std::size_t z = s.find("Z ", 19);
-    if (z == std::string_view::npos || z > 36) return s;
+    if (z > 36) return s;  // npos too: no timestamp
     return s.substr(z + 2);
 }
 
@@ -141,7 +142,9 @@ inline std::optional<DownloadProgress> parse_wget_dots(std::string_view s) noexc
     if ((s[i] != 'K' && s[i] != 'M' && s[i] != 'G') || s[i + 1] != ' ') return std::nullopt;
     i += 2;
     std::size_t dots = 0;
-    while (i < s.size() && (s[i] == '.' || s[i] == ',' || s[i] == ' ')) dots += s[i++] != ' ';
+    for (; i < s.size() && (s[i] == '.' || s[i] == ',' || s[i] == ' '); ++i) {
+        if (s[i] != ' ') ++dots;
+    }
     if (dots == 0) return std::nullopt;
     DownloadProgress progress;
     if (i == s.size()) return progress;
@@ -187,7 +190,7 @@ inline std::optional<DownloadProgress> parse_wget_bar(std::string_view s) noexce
 
 // `1h02m`, `1m27s`, `28s`: short enough for the status line.
 inline std::string format_seconds(double seconds) {
-    const long s = static_cast<long>(seconds + 0.5);
+    const long s = std::lround(seconds);
     if (s < 60) return std::to_string(s) + "s";
     if (s < 3600) return std::to_string(s / 60) + "m" + (s % 60 < 10 ? "0" : "") + std::to_string(s % 60) + "s";
     const long m = (s / 60) % 60;
@@ -294,7 +297,7 @@ public:
     // Step X of total_steps(): downloading is 1, windows started is 7; 0 before any phase. A failed
     // boot keeps the step it failed in.
     int step() const noexcept { return step_of(phase_ == BootPhase::failed ? last_active_ : phase_); }
-    int total_steps() const noexcept { return step_count; }
+    static int total_steps() noexcept { return step_count; }
 
     // 0..1 over the whole boot; the highest value reached so far, so it never goes backwards (not
     // across a download retry, nor across a container restart within the same log).

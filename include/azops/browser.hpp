@@ -180,7 +180,7 @@ inline BrowserResult open_browser(const std::string& url, bool allowed, const Br
             result.message = "opened the dashboard with " + argv.front();
             return result;
         }
-        errors += (errors.empty() ? "" : "; ") + argv.front() + ": " + std::strerror(err);
+        errors += (errors.empty() ? "" : "; ") + argv.front() + ": " + std::generic_category().message(err);
     }
     result.outcome = BrowserOutcome::failed;
     result.message = "could not start a browser (" + (errors.empty() ? std::string("$BROWSER is empty") : errors) + ")";

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstddef>
@@ -54,8 +55,8 @@ inline std::string_view to_string(VmState state) noexcept {
 namespace detail::cost {
 
 inline std::string lower_trimmed(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) text.remove_prefix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) text.remove_suffix(1);
     std::string out(text);
     for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
@@ -79,9 +80,9 @@ inline VmState parse_vm_state(std::string_view text) {
     if (detail::cost::starts_with(word, "vm ")) word.erase(0, 3);
     if (detail::cost::contains(word, "(deallocated)")) return VmState::deallocated;
     if (detail::cost::contains(word, "(allocated)")) return VmState::stopped;
-    static constexpr VmState all[] = {VmState::running, VmState::starting,     VmState::stopping,
-                                      VmState::stopped, VmState::deallocating, VmState::deallocated,
-                                      VmState::absent};
+    static constexpr std::array all{VmState::running, VmState::starting,     VmState::stopping,
+                                    VmState::stopped, VmState::deallocating, VmState::deallocated,
+                                    VmState::absent};
     for (VmState s : all) {
         if (word == to_string(s)) return s;
     }
@@ -158,7 +159,7 @@ struct BuiltInRate {
 // always says which table a figure came from, and saved API pages or an override file replace it.
 // Windows prices add the Windows Server licence, 0.046 $ per vCPU-hour, to the Linux price.
 inline constexpr std::string_view built_in_date = "2026-11";
-inline constexpr BuiltInRate built_in_eastus[] = {
+inline constexpr std::array<BuiltInRate, 15> built_in_eastus{{
     {"Standard_D2ds_v5", 0.113, 0.205},  {"Standard_D4ds_v5", 0.226, 0.410},
     {"Standard_D8ds_v5", 0.452, 0.820},  {"Standard_D16ds_v5", 0.904, 1.640},
     {"Standard_D32ds_v5", 1.808, 3.280}, {"Standard_D2ads_v5", 0.103, 0.195},
@@ -167,7 +168,8 @@ inline constexpr BuiltInRate built_in_eastus[] = {
     {"Standard_D2s_v3", 0.096, 0.188},   {"Standard_D4s_v3", 0.192, 0.376},
     {"Standard_D8s_v3", 0.384, 0.752},   {"Standard_D16s_v3", 0.768, 1.504},
     {"Standard_D32s_v3", 1.536, 3.008},
-};
+}};
+static_assert(!built_in_eastus.back().size.empty(), "built_in_eastus: its size names more rows than it has");
 
 inline std::string read_text_file(const std::filesystem::path& path, std::string_view what) {
     std::error_code ec;
@@ -256,7 +258,7 @@ public:
     void load_override_json(const nlohmann::json& doc, const std::string& origin) {
         const auto fail = [&](const std::string& why) { throw std::runtime_error("rate " + origin + ": " + why); };
         if (!doc.is_object() || !doc.contains("rates") || !doc["rates"].is_array()) {
-            fail("expected {\"rates\": [{\"vm_size\": \"Standard_D4ds_v5\", \"usd_per_hour\": 0.226}, ...]}");
+            fail(R"(expected {"rates": [{"vm_size": "Standard_D4ds_v5", "usd_per_hour": 0.226}, ...]})");
         }
         RateTable parsed;
         std::size_t index = 0;
@@ -271,7 +273,7 @@ public:
             if (item.contains("os")) {
                 const std::string* word = detail::cost::string_field(item, "os");
                 if (word != nullptr) os = parse_os_type(*word);
-                if (!os) fail(where + ": \"os\" must be \"linux\" or \"windows\"");
+                if (!os) fail(where + R"(: "os" must be "linux" or "windows")");
             }
             std::optional<std::string_view> region;
             if (item.contains("region")) {
@@ -328,8 +330,8 @@ public:
         q.source = "unknown";
         q.message = "no hourly rate for " + (vm_size.empty() ? std::string("an unnamed VM size") : q.vm_size) +
                     " (" + std::string(to_string(os)) + ", " + q.region +
-                    "): give one in a rate override file ({\"rates\": [{\"vm_size\": \"" + q.vm_size +
-                    "\", \"usd_per_hour\": ...}]}) or load saved Azure Retail Prices API pages";
+                    R"(): give one in a rate override file ({"rates": [{"vm_size": ")" + q.vm_size +
+                    R"(", "usd_per_hour": ...}]}) or load saved Azure Retail Prices API pages)";
         return q;
     }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -249,7 +250,7 @@ inline std::string_view install_verbs(std::string_view name) noexcept {
         std::string_view manager;
         std::string_view verbs;
     };
-    static constexpr Entry table[] = {
+    static constexpr std::array<Entry, 28> table{{
         {"apt-get", " install update upgrade dist-upgrade build-dep "},
         {"apt", " install update upgrade full-upgrade "},
         {"aptitude", " install update "},
@@ -278,7 +279,7 @@ inline std::string_view install_verbs(std::string_view name) noexcept {
         {"go", " get install mod "},
         {"dotnet", " restore "},
         {"playwright", " install install-deps "},
-    };
+    }};
     for (const auto& entry : table) {
         if (entry.manager == name) return entry.verbs;
     }
@@ -1018,7 +1019,8 @@ private:
         if (total_ > 0) progress_ = std::max(progress_, std::min(1.0, static_cast<double>(done) / total_));
     }
 
-    void emit(Kind kind, int step, std::string instruction, std::optional<double> seconds, std::string_view message) {
+    void emit(Kind kind, int step, std::string_view instruction, std::optional<double> seconds,
+              std::string_view message) {
         if (events_.size() >= detail::docker::max_pending_events) {
             events_.pop_front();
             ++dropped_events_;

@@ -184,7 +184,8 @@ inline std::vector<SpeedPoint> speed_belief(double mean, double variance, std::o
     // only trim the fast tail of the belief, and that trim would rest on the far tail of a spread
     // that a few past runs measured: it counts only once the step has outrun that prediction.
     const bool censored = log_typical && sigma > 0 && elapsed > std::exp(*log_typical + mean);
-    double lo = std::max(mean - 4 * sd, -bound), hi = std::min(mean + 4 * sd, bound);
+    double lo = std::max(mean - 4 * sd, -bound);
+    double hi = std::min(mean + 4 * sd, bound);
     if (censored) hi = std::min(std::max(hi, std::log(elapsed) - *log_typical + 3 * sigma), bound);
     if (hi <= lo) return {{std::clamp(mean, -bound, bound), 1.0}};
     const int points = 41;
@@ -212,7 +213,8 @@ struct LognormalPart {
 };
 
 inline double mixture_quantile(const std::vector<LognormalPart>& parts, double q) {
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -lo;
     for (const auto& c : parts) {
         lo = std::min(lo, c.mu - 6 * c.sigma - 1e-9);
         hi = std::max(hi, c.mu + 6 * c.sigma + 1e-9);
@@ -238,7 +240,9 @@ inline double weighted_median(std::vector<std::pair<double, double>> values) {
     std::sort(values.begin(), values.end());
     double total = 0;
     for (const auto& v : values) total += v.second;
-    double below = 0, previous_value = values.front().first, previous_mid = 0;
+    double below = 0;
+    double previous_value = values.front().first;
+    double previous_mid = 0;
     for (const auto& [value, weight] : values) {
         const double mid = (below + weight / 2) / total;
         if (mid >= 0.5) {
@@ -319,7 +323,8 @@ inline StepProfile step_profile(const std::vector<const PastRun*>& runs, std::si
 
     StepProfile out;
     std::vector<std::vector<double>> normalised(steps);
-    double squares = 0, dof = 0;
+    double squares = 0;
+    double dof = 0;
     for (std::size_t j = 0; j < steps; ++j) {
         std::vector<double> all;
         for (std::size_t r = 0; r < runs.size(); ++r) {
@@ -338,10 +343,11 @@ inline StepProfile step_profile(const std::vector<const PastRun*>& runs, std::si
             dof += static_cast<double>(normalised[j].size() - 1);
         }
     }
-    const double usual = 0.25, pseudo_runs = 2;
+    const double usual = 0.25;
+    const double pseudo_runs = 2;
     const double pooled = std::sqrt((squares + pseudo_runs * usual * usual) / (dof + pseudo_runs));
     for (std::size_t j = 0; j < steps; ++j) {
-        const double n = static_cast<double>(normalised[j].size());
+        const auto n = static_cast<double>(normalised[j].size());
         out.spread.push_back(std::clamp(log_spread(normalised[j], pooled), 0.05, 1.0));
         // A median of n samples varies by about sqrt(pi / 2n) of their spread.
         out.typical_spread.push_back(n > 0 ? out.spread.back() * std::sqrt(3.141592653589793 / (2 * n)) : 0.0);
@@ -726,7 +732,9 @@ private:
         // This run's speed against history, in logs: every finished, uncached step is one
         // measurement, weighted by how steady that step is across past runs; the prior (speed 1,
         // spread `speed_spread`) keeps a few noisy seconds from swinging it.
-        double weighted = 0, weights = 0, actual = 0;
+        double weighted = 0;
+        double weights = 0;
+        double actual = 0;
         std::vector<std::pair<double, double>> measured;  // ln(actual / typical), spread
         const auto measure = [&](int j, double seconds) {
             const auto k = static_cast<std::size_t>(j);
@@ -826,7 +834,8 @@ private:
             const auto [first_uncached, stop_weight] = stops[s];
             const bool timed_current = first_uncached == p->current - 1 && p->has(jc);
             const int from = timed_current ? jc + 1 : p->first_past_from(first_uncached, total_);
-            double typical_left = 0, step_variance = 0;
+            double typical_left = 0;
+            double step_variance = 0;
             for (int j = from; j < static_cast<int>(p->typical.size()); ++j) {
                 const auto k = static_cast<std::size_t>(j);
                 typical_left += p->typical[k];
@@ -835,7 +844,8 @@ private:
             }
             for (const auto& speed : p->speeds) {
                 const double scale = std::exp(speed.log_scale);
-                double mean = scale * typical_left, variance = scale * scale * step_variance;
+                double mean = scale * typical_left;
+                double variance = scale * scale * step_variance;
                 if (timed_current) {
                     const auto k = static_cast<std::size_t>(jc);
                     const double median = scale * p->typical[k];

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -100,9 +101,9 @@ inline int read_whole_file(const std::filesystem::path& path, std::string& out) 
     out.clear();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;
-    char buf[65536];
+    std::array<char, 65536> buf;
     for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n == 0) break;
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -110,7 +111,7 @@ inline int read_whole_file(const std::filesystem::path& path, std::string& out) 
             ::close(fd);
             return err;
         }
-        out.append(buf, static_cast<std::size_t>(n));
+        out.append(buf.data(), static_cast<std::size_t>(n));
     }
     ::close(fd);
     return 0;
@@ -199,7 +200,7 @@ inline OperationHistory read_entry(const nlohmann::json& entry, const std::strin
                 else bad = true;
             }
         }
-        if (bad) warn("some recent_runs are not {\"steps\": [seconds...], \"cached\": [step numbers]}; ignored");
+        if (bad) warn(R"(some recent_runs are not {"steps": [seconds...], "cached": [step numbers]}; ignored)");
     }
     return out;
 }
@@ -208,9 +209,9 @@ inline std::string utc_stamp(std::chrono::system_clock::time_point t) {
     const std::time_t secs = std::chrono::system_clock::to_time_t(t);
     std::tm utc{};
     gmtime_r(&secs, &utc);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &utc);
-    return buf;
+    std::array<char, 32> buf{};
+    const std::size_t length = std::strftime(buf.data(), buf.size(), "%Y%m%dT%H%M%SZ", &utc);
+    return {buf.data(), length};
 }
 
 // Holds an flock(2) on the sidecar lock file for as long as it lives. The lock is on a separate
@@ -261,7 +262,7 @@ public:
     static History load(const std::filesystem::path& path) {
         std::string text;
         const int err = detail::history::read_whole_file(path, text);
-        if (err == ENOENT) return History();
+        if (err == ENOENT) return {};
         if (err != 0) {
             History h;
             h.warnings_.push_back(detail::errno_text("cannot read history file", path, err) + "; no history used");

@@ -28,30 +28,42 @@ namespace detail {
 inline constexpr char escape_byte = '\x1b';
 inline constexpr std::string_view replacement_char = "\xEF\xBF\xBD";  // U+FFFD
 
-// True when every byte is printable ASCII: such a line needs no work. Eight bytes at a time,
-// since most build output is plain ASCII and this check runs for every line.
+// The word tests below look at eight bytes at a time, since most build output is plain ASCII and
+// every line is checked. In a word of ASCII bytes, b + 0x01 reaches the high bit only for DEL and
+// b + 0x60 only for b >= 0x20, and no sum carries into the next byte; a non-ASCII byte sets the high
+// bit itself (its carries may then mark neighbours, harmless: the word is not plain either way).
+inline constexpr std::uint64_t byte_ones = 0x0101010101010101ULL;
+inline constexpr std::uint64_t byte_highs = 0x8080808080808080ULL;
+
+// Nonzero when some byte of the word is not printable ASCII (0x20–0x7E).
+inline std::uint64_t non_plain_bytes(std::uint64_t w) noexcept {
+    return (w | (w + byte_ones) | ~(w + byte_ones * 0x60)) & byte_highs;
+}
+
+// True when every byte is printable ASCII: such a line needs no work. The last bytes are read as one
+// word overlapping the previous one and nothing branches on a byte, so lines of every length cost
+// the same few branches.
 inline bool is_plain_ascii(std::string_view s) noexcept {
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    std::size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t w;
+    const std::size_t n = s.size();
+    if (n == 0) return true;
+    std::uint64_t w = byte_ones * 0x20;  // spaces are plain: they pad a short line
+    if (n < 8) {
+        std::memcpy(&w, s.data(), n);
+        return non_plain_bytes(w) == 0;
+    }
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
         std::memcpy(&w, s.data() + i, 8);
-        const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
-        const std::uint64_t x7f = w ^ (ones * 0x7F);
-        const std::uint64_t is_del = (x7f - ones) & ~x7f & highs;
-        if ((below_space | is_del | (w & highs)) != 0) return false;
+        seen |= non_plain_bytes(w);
     }
-    for (; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c >= 0x7F) return false;
-    }
-    return true;
+    std::memcpy(&w, s.data() + n - 8, 8);
+    return (seen | non_plain_bytes(w)) == 0;
 }
 
 // The part of a line a terminal would finally show after carriage returns: trailing `\r`s
 // (CRLF endings) are dropped, then only the text after the last remaining `\r` is kept.
 inline std::string_view after_last_carriage_return(std::string_view s) noexcept {
+    if (s.empty() || std::memchr(s.data(), '\r', s.size()) == nullptr) return s;  // no `\r`: the usual case
     while (!s.empty() && s.back() == '\r') s.remove_suffix(1);
     const auto cr = s.rfind('\r');
     return cr == std::string_view::npos ? s : s.substr(cr + 1);
@@ -121,6 +133,16 @@ inline std::string cut_marker(std::size_t cut_bytes) {
 
 inline bool is_printable_ascii(unsigned char c) noexcept { return (c >= 0x20 && c < 0x7F) || c == '\t'; }
 
+// Where the run of printable ASCII (tabs included) that starts at s[i] ends.
+inline std::size_t end_of_printable_run(std::string_view s, std::size_t i) noexcept {
+    for (std::uint64_t w; i + 8 <= s.size(); i += 8) {
+        std::memcpy(&w, s.data() + i, 8);
+        if (non_plain_bytes(w) != 0) break;
+    }
+    while (i < s.size() && is_printable_ascii(static_cast<unsigned char>(s[i]))) ++i;
+    return i;
+}
+
 // Appends text up to `max_line_bytes` and counts what did not fit. A run of ASCII may be split
 // anywhere; a multi-byte character is appended whole or not at all.
 struct BoundedLine {
@@ -158,8 +180,7 @@ inline std::string_view sanitize_line_into(std::string_view raw, std::string& sc
         if (c == static_cast<unsigned char>(detail::escape_byte)) {
             i += detail::escape_length(text, i);
         } else if (c < 0x80) {
-            std::size_t end = i;
-            while (end < text.size() && detail::is_printable_ascii(static_cast<unsigned char>(text[end]))) ++end;
+            const std::size_t end = detail::end_of_printable_run(text, i);
             if (end > i) {
                 line.append(text.substr(i, end - i));
                 i = end;
@@ -269,9 +290,12 @@ class LogTail {
 public:
     explicit LogTail(std::size_t capacity = 50) : ring_(capacity == 0 ? 1 : capacity) {}
 
-    void push(std::string line) {
-        ring_[next_] = std::move(line);
-        next_ = (next_ + 1) % ring_.size();
+    // Copies into the oldest slot's own buffer: once the ring has filled, a line no longer than the
+    // slot's earlier ones costs no allocation (a slot keeps the capacity of the longest line it held,
+    // which for sanitised lines is bounded by max_line_bytes plus the cut marker).
+    void push(std::string_view line) {
+        ring_[next_].assign(line.data(), line.size());
+        if (++next_ == ring_.size()) next_ = 0;  // not `%`: a division per line shows
         if (size_ < ring_.size()) ++size_;
         ++total_;
     }

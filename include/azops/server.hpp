@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -138,7 +139,7 @@ private:
 
 struct FileFeedOptions {
     std::chrono::milliseconds poll_interval{100};  // how often the files are stat'ed
-    std::size_t max_file_bytes = 16u << 20;        // a larger status file is refused as unavailable
+    std::size_t max_file_bytes = 16U << 20;        // a larger status file is refused as unavailable
 };
 
 // Serves a status file written by another process (a Tracker elsewhere). Its own thread stats the
@@ -271,9 +272,9 @@ private:
             return std::nullopt;
         }
         std::string text;
-        char buffer[16384];
+        std::array<char, 16384> buffer;
         while (text.size() <= limit) {
-            const ssize_t n = ::read(fd, buffer, sizeof buffer);
+            const ssize_t n = ::read(fd, buffer.data(), buffer.size());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) {
                 error = errno;
@@ -281,7 +282,7 @@ private:
                 return std::nullopt;
             }
             if (n == 0) break;
-            text.append(buffer, static_cast<std::size_t>(n));
+            text.append(buffer.data(), static_cast<std::size_t>(n));
         }
         ::close(fd);
         return text;
@@ -298,7 +299,7 @@ private:
         const auto text = read_bounded(path_, options_.max_file_bytes, error);
         if (!text) {
             if (error == ENOENT) return {{}, std::string("the status file does not exist yet"), false};
-            return {{}, std::string("cannot read the status file: ") + std::strerror(error), false};
+            return {{}, std::string("cannot read the status file: ") + std::generic_category().message(error), false};
         }
         if (text->size() > options_.max_file_bytes) {
             return {{}, "the status file is larger than " + std::to_string(options_.max_file_bytes) + " bytes", false};
@@ -318,10 +319,13 @@ private:
         return {to_json_text(doc), std::nullopt, can_cancel};
     }
 
-    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." → "parse error at ...".
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ...; last read: '...'" →
+    // "parse error at line 1, column 9: ...". What was last read is the file's own text, as long as
+    // the file (a 10 MB unterminated string), and would go to every viewer in every answer.
     static std::string parse_error_text(std::string_view what) {
         const auto bracket = what.find("] ");
-        return std::string(bracket == std::string_view::npos ? what : what.substr(bracket + 2));
+        if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
+        return std::string(what.substr(0, what.find("; last read: ")));
     }
 
     void refresh_status() {
@@ -481,7 +485,10 @@ inline std::optional<std::uint64_t> parse_decimal(std::string_view text) noexcep
 inline std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(const std::string& text) {
     std::tm tm{};
     char zone = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+    // The widths bound every field to 4 or 2 digits: no conversion can overflow, which is what
+    // cert-err34-c guards against.
+    if (std::sscanf(  // NOLINT(cert-err34-c)
+            text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                     &tm.tm_min, &tm.tm_sec, &zone) != 7 ||
         zone != 'Z') {
         return std::nullopt;
@@ -507,6 +514,23 @@ inline std::string render_page(std::string_view token) {
     const auto at = page.find(placeholder);
     if (at != std::string::npos) page.replace(at, placeholder.size(), is_hex_token(token) ? token : std::string_view());
     return page;
+}
+
+// 0.11.4 compresses every body given to set_content whose type is text/* or application/json, with
+// brotli at its highest quality whenever the client accepts br, as every browser does: about 100 ms
+// of CPU and megabytes of encoder memory for the page, kept by the allocator afterwards. On a
+// loopback or tunnelled connection compression buys nothing; a body of known length given through
+// a content provider is sent as it is.
+inline void set_uncompressed(httplib::Response& res, std::string body, const char* content_type) {
+    if (body.empty()) {
+        res.set_content(body, content_type);
+        return;
+    }
+    const auto shared = std::make_shared<const std::string>(std::move(body));
+    res.set_content_provider(shared->size(), content_type,
+                             [shared](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                                 return sink.write(shared->data() + offset, length);
+                             });
 }
 
 inline std::string sse_event(const FeedSnapshot& snap, const std::string& status_file) {
@@ -536,9 +560,9 @@ inline std::string prometheus_label_value(std::string_view value) {
 }
 
 inline std::string prometheus_number(double v) {
-    char buf[64];
-    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+    std::array<char, 64> buf;
+    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+    return ec == std::errc() ? std::string(buf.data(), end) : std::string("NaN");
 }
 
 class MetricsText {
@@ -612,6 +636,20 @@ inline std::string render_metrics(const FeedSnapshot& snap, std::size_t sse_clie
     }
     if (!known && !state.empty()) m.sample("azops_state", labels + ",state=\"" + prometheus_label_value(state) + "\"", 1.0);
 
+    // The bill does not stop with the task: a VM left allocated afterwards costs its rate until it is
+    // deallocated, which is what a team watching many VMs most needs an alert on.
+    const std::string vm_state = status_text(doc, "vm_state");
+    const auto assumed = doc.find("billing_assumed");
+    const bool billing_assumed = assumed != doc.end() && assumed->is_boolean() && assumed->get<bool>();
+    std::optional<double> billed;
+    if (!vm_state.empty()) {
+        billed = is_billed(parse_vm_state(vm_state)) ? 1.0 : 0.0;
+    } else if (billing_assumed) {
+        billed = 1.0;
+    }
+    m.gauge("azops_vm_billed",
+            "1 while the VM is allocated and billed (or its state is unknown), 0 once it is deallocated.", labels,
+            billed);
     m.gauge("azops_stalled_seconds", "How long the task has been stuck (0 when it is not).", labels,
             status_number(doc, "stalled_seconds").value_or(0.0));
     const auto updated = parse_iso8601_utc(status_text(doc, "updated_at"));
@@ -630,17 +668,17 @@ inline bool wait_for_fd(int fd, short events, int timeout_ms) noexcept {
 }
 
 inline void peer_text(const sockaddr_storage& addr, std::string& ip, int& port) {
-    char buf[INET6_ADDRSTRLEN] = {};
+    std::array<char, INET6_ADDRSTRLEN> buf{};
     if (addr.ss_family == AF_INET) {
         const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
-        ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+        ::inet_ntop(AF_INET, &a.sin_addr, buf.data(), buf.size());
         port = ntohs(a.sin_port);
     } else if (addr.ss_family == AF_INET6) {
         const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
-        ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+        ::inet_ntop(AF_INET6, &a.sin6_addr, buf.data(), buf.size());
         port = ntohs(a.sin6_port);
     }
-    ip = buf;
+    ip = buf.data();
 }
 
 // The stream a connection's requests are read from: buffered reads, each bounded by the read
@@ -667,7 +705,7 @@ public:
             if (n <= 0) return n;
         }
         const std::size_t count = std::min(size, end_ - begin_);
-        std::memcpy(ptr, buffer_ + begin_, count);
+        std::memcpy(ptr, buffer_.data() + begin_, count);
         begin_ += count;
         return static_cast<ssize_t>(count);
     }
@@ -702,7 +740,7 @@ private:
     ssize_t fill() {
         if (read_budget_ms() <= 0 || !wait_for_fd(fd_, POLLIN, read_budget_ms())) return -1;
         for (;;) {
-            const ssize_t n = ::recv(fd_, buffer_, sizeof buffer_, 0);
+            const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
             if (n < 0 && errno == EINTR) continue;
             begin_ = 0;
             end_ = n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -714,7 +752,7 @@ private:
     const std::chrono::milliseconds read_timeout_;
     const std::chrono::milliseconds write_timeout_;
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-    char buffer_[4096];
+    std::array<char, 4096> buffer_;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
 };
@@ -841,8 +879,8 @@ inline std::vector<std::string> local_host_names() {
         }
         ::freeifaddrs(list);
     }
-    char host[256] = {};
-    if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') names.emplace_back(host);
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) == 0 && host[0] != '\0') names.emplace_back(host.data());
     return names;
 }
 
@@ -938,12 +976,14 @@ private:
             {"Referrer-Policy", "no-referrer"},
         });
         // Without it, 0.11.4 puts the exception's text in an EXCEPTION_WHAT response header.
-        http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
             res.status = 500;
             res.set_content(detail::error_body("internal error"), "application/json");
         });
         http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-            if (!res.body.empty() || res.is_chunked_content_provider_) return HandlerResponse::Unhandled;
+            if (!res.body.empty() || res.is_chunked_content_provider_ || res.content_length_ > 0) {
+                return HandlerResponse::Unhandled;
+            }
             res.set_content(detail::error_body(res.status == 404   ? "not found"
                                                : res.status == 405 ? "method not allowed"
                                                                    : "request refused"),
@@ -1079,7 +1119,7 @@ private:
 
     void serve_page(httplib::Response& res) {
         res.set_header("Cache-Control", "no-store");  // the page carries the run token
-        res.set_content(detail::render_page(feed_->token()), "text/html; charset=utf-8");
+        detail::set_uncompressed(res, detail::render_page(feed_->token()), "text/html; charset=utf-8");
     }
 
     void serve_status(httplib::Response& res) {
@@ -1087,16 +1127,16 @@ private:
         res.set_header("Cache-Control", "no-store");
         if (snap.unavailable) {
             res.status = 503;
-            res.set_content(detail::unavailable_body(*snap.unavailable, status_file_), "application/json");
+            detail::set_uncompressed(res, detail::unavailable_body(*snap.unavailable, status_file_), "application/json");
         } else {
-            res.set_content(snap.json, "application/json");
+            detail::set_uncompressed(res, snap.json, "application/json");
         }
     }
 
     void serve_metrics(httplib::Response& res) {
         res.set_header("Cache-Control", "no-store");
-        res.set_content(detail::render_metrics(feed_->snapshot(), streams_.load(), options_.clock()),
-                        "text/plain; version=0.0.4; charset=utf-8");
+        detail::set_uncompressed(res, detail::render_metrics(feed_->snapshot(), streams_.load(), options_.clock()),
+                                 "text/plain; version=0.0.4; charset=utf-8");
     }
 
     void serve_cancel(const httplib::Request& req, httplib::Response& res) {

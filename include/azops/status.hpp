@@ -8,7 +8,9 @@
 // whose fields have the wrong types, and `parse_status` reports instead of throwing.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -83,9 +85,9 @@ inline std::string iso8601_utc(std::chrono::system_clock::time_point t) {
         std::chrono::time_point_cast<std::chrono::seconds>(t));
     std::tm utc{};
     gmtime_r(&secs, &utc);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return buf;
+    std::array<char, 32> buf{};
+    const std::size_t length = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return {buf.data(), length};
 }
 
 namespace detail {

@@ -8,7 +8,8 @@
 // `flush()` may be called from any thread; the render callback runs on the writer's thread or on the
 // thread calling flush(), never concurrently with itself.
 // Errors: never throws into the caller after construction; failures are counted and their message
-// is kept in `stats().last_error` (and handed to the owner through `on_write_error`).
+// is kept in `stats().last_error` (and handed to the owner through `on_write_error`, which also hears
+// of the first good write after a failure, so the owner can stop reporting it).
 #pragma once
 
 #include <atomic>
@@ -122,7 +123,8 @@ inline AtomicWriteResult write_file_atomically(const std::filesystem::path& targ
     }
     if (!ok) {
         ::unlink(temp.c_str());
-        result.error = detail::errno_text("cannot write", temp, err);
+        // Named by the target: the temporary name changes on every attempt and means nothing to a user.
+        result.error = detail::errno_text("cannot write", target, err);
         return result;
     }
     if (::rename(temp.c_str(), target.c_str()) != 0) {
@@ -170,7 +172,10 @@ public:
 
     // `render` produces the document to write; `on_tick` runs on the writer thread every
     // `options.tick` (the tracker looks for stop requests there); `on_write_error` hears of failures
-    // and fallbacks. Creates the target's folder; throws std::filesystem::filesystem_error if it cannot.
+    // and fallbacks, and of the first good write after a failure (`ok`, no `error`); after the first
+    // failure and after that good write the document is rendered and written once more, so what the
+    // hook changed gets out. Creates the target's folder; throws std::filesystem::filesystem_error if
+    // it cannot.
     StatusWriter(StatusWriterOptions options, Render render, Hook on_tick = {}, ErrorHook on_write_error = {})
         : options_(std::move(options)),
           render_(std::move(render)),
@@ -195,8 +200,11 @@ public:
         flush();
     }
 
-    // Something changed: write soon. Only the first call after a write takes the lock.
+    // Something changed: write soon. Only the first call after a write takes the lock. A plain load
+    // first, because this runs for every logged line and an exchange would make each of them own
+    // the cache line; seeing `true` is safe: the write that clears it renders after this change.
     void notify() noexcept {
+        if (dirty_.load(std::memory_order_acquire)) return;
         if (!dirty_.exchange(true, std::memory_order_acq_rel)) {
             std::lock_guard<std::mutex> lock(mutex_);
             wake_.notify_one();
@@ -261,10 +269,12 @@ private:
         if (result.ok) ++stats_.writes;
         else ++stats_.failures;
         if (result.fell_back_in_place) ++stats_.fallbacks;
-        if (!result.error.empty()) {
-            stats_.last_error = result.error;
-            if (on_write_error_) on_write_error_(result);
-        }
+        if (!result.error.empty()) stats_.last_error = result.error;
+        const bool turned = failing_ == result.ok;  // the first failure, or the first good write after failures
+        failing_ = !result.ok;
+        if ((!result.error.empty() || turned) && on_write_error_) on_write_error_(result);
+        // What the owner changed in the hook (a notice of the failure, or its end) is written next.
+        if (turned) dirty_.store(true, std::memory_order_release);
     }
 
     StatusWriterOptions options_;
@@ -280,8 +290,9 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
 
-    mutable std::mutex write_mutex_;  // one write at a time; guards stats_
+    mutable std::mutex write_mutex_;  // one write at a time; guards stats_ and failing_
     StatusWriterStats stats_;
+    bool failing_ = false;  // the last write failed
 
     std::thread thread_;  // last: starts after every member above exists
 };

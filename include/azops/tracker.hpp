@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -59,7 +60,7 @@ struct TrackerOptions {
     // How estimates trust history and when silence is a stall: `eta.stall_min_seconds` (5 min by
     // default) is the least silence that sets `stalled_seconds`.
     EtaOptions eta;
-    WallClock clock;                                // defaults to std::chrono::system_clock::now
+    WallClock clock;                                // defaults to detail::coarse_now (the wall clock to a tick)
     std::size_t log_lines = 50;                     // lines kept in `log_tail`
     std::chrono::milliseconds min_write_interval{100};
     std::chrono::milliseconds heartbeat{2000};
@@ -86,14 +87,14 @@ namespace detail {
 
 inline std::string random_token() {
     std::random_device entropy;  // /dev/urandom (getrandom) on Linux
-    static constexpr char hex[] = "0123456789abcdef";
+    static constexpr std::string_view hex = "0123456789abcdef";
     std::string token;
     for (int i = 0; i < 6; ++i) {  // 192 bits
         const std::uint32_t word = entropy();
         for (int shift = 0; shift < 32; shift += 8) {
-            const auto byte = static_cast<unsigned>((word >> shift) & 0xFFu);
+            const auto byte = static_cast<unsigned>((word >> shift) & 0xFFU);
             token += hex[byte >> 4];
-            token += hex[byte & 0xFu];
+            token += hex[byte & 0xFU];
         }
     }
     return token;
@@ -110,6 +111,20 @@ inline double seconds_between(std::chrono::system_clock::time_point from, std::c
     return std::max(0.0, std::chrono::duration<double>(to - from).count());
 }
 
+// The wall clock to a few milliseconds (one kernel tick), read without a full timer read: the tracker
+// stamps every logged line, and on a VM's clock source `system_clock::now()` alone can cost a fifth
+// of a line's whole budget. Seconds-scale durations, ETAs and costs lose nothing to the tick.
+inline std::chrono::system_clock::time_point coarse_now() noexcept {
+#if defined(CLOCK_REALTIME_COARSE)
+    timespec ts{};
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+        return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+    }
+#endif
+    return std::chrono::system_clock::now();
+}
+
 }  // namespace detail
 
 class Tracker {
@@ -120,13 +135,17 @@ public:
         : options_(std::move(options)),
           tail_(options_.log_lines),
           token_(detail::random_token()) {
-        if (!options_.clock) options_.clock = [] { return Clock::now(); };
+        if (!options_.clock) options_.clock = [] { return detail::coarse_now(); };
         epoch_ = options_.clock();
         status_.status_file = absolute_path(options_.status_file);
         status_.started_at = iso8601_utc(epoch_);
         status_.state = "idle";
         load_history();
         load_rates();
+        // A tracker killed while writing its token, or a server killed while asking for a stop,
+        // leaves temporary files beside the status file; the status writer removes only its own.
+        remove_stale_temp_files(token_file());
+        remove_stale_temp_files(cancel_request_file());
         writer_ = std::make_unique<StatusWriter>(
             StatusWriterOptions{options_.status_file, options_.min_write_interval, options_.heartbeat,
                                 options_.stop_request_poll},
@@ -194,7 +213,7 @@ public:
         changed();
     }
 
-    void phase(std::string phase, std::string detail = {}) {
+    void phase(std::string_view phase, std::string_view detail = {}) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             status_.phase = sanitize_line(phase);
@@ -205,7 +224,7 @@ public:
     }
 
     // Step `step` of `total` inside the current operation (1-based).
-    void step(int step, int total, std::string detail = {}) {
+    void step(int step, int total, std::string_view detail = {}) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             status_.total_steps = std::max(0, total);
@@ -239,7 +258,7 @@ public:
         changed();
     }
 
-    void detail(std::string text) {
+    void detail(std::string_view text) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             status_.detail = sanitize_line(text);
@@ -253,11 +272,29 @@ public:
     void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
         const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
-        std::string line(clean);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (run_ && run_->feed(line, now_seconds())) take_operation_state_locked();
-            tail_.push(std::move(line));
+            if (run_ && run_->feed(clean, now_seconds())) take_operation_state_locked();
+            tail_.push(clean);
+        }
+        writer_->notify();
+    }
+
+    // A chunk of a command's raw output, as one read of its pipe returned it: `splitter` (the
+    // caller's, one per output stream) cuts it into lines, and each complete line is logged as by
+    // `log`, all under one lock and one clock reading, since they arrived at the same moment. The
+    // stream's last, unterminated line is the caller's to log after the end
+    // (`splitter.finish([&](std::string_view l, std::size_t cut) { tracker.log(l, cut); })`).
+    void log_chunk(std::string_view bytes, LineSplitter& splitter) {
+        std::string scratch;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const double t = now_seconds();
+            splitter.feed(bytes, [&](std::string_view raw_line, std::size_t cut_bytes) {
+                const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
+                if (run_ && run_->feed(clean, t)) take_operation_state_locked();
+                tail_.push(clean);
+            });
         }
         writer_->notify();
     }
@@ -450,7 +487,10 @@ private:
         std::vector<double> weights;
         for (const auto& op : options_.planned_operations) {
             const auto past = history_ ? history_->operation(op) : std::nullopt;
-            if (!past || !past->avg_seconds || *past->avg_seconds <= 0) return std::vector<double>(options_.planned_operations.size(), 1.0);
+            if (!past || !past->avg_seconds || *past->avg_seconds <= 0) {
+                weights.assign(options_.planned_operations.size(), 1.0);
+                return weights;
+            }
             weights.push_back(*past->avg_seconds);
         }
         return weights;
@@ -465,7 +505,8 @@ private:
         if (at != plan.end()) {
             const std::vector<double> weights = planned_weights_locked();
             const auto index = static_cast<std::size_t>(at - plan.begin());
-            double done = 0, total = 0;
+            double done = 0;
+            double total = 0;
             for (std::size_t i = 0; i < weights.size(); ++i) {
                 total += weights[i];
                 if (i < index) done += weights[i];
@@ -551,6 +592,7 @@ private:
 
     OpsStatus snapshot_locked() const {
         OpsStatus s = status_;
+        if (write_problem_) s.notice = write_problem_;  // while the file cannot be written, that comes first
         const auto now = options_.clock();
         s.log_tail = tail_.lines();
         s.updated_at = iso8601_utc(now);
@@ -582,10 +624,11 @@ private:
 
     void write_token_file() {
         const auto result = write_file_atomically(token_file(), token_ + "\n", AtomicWriteOptions{false, 0600});
-        if (!result.ok) note_write_problem(result);
+        if (!result.ok) notice(result.error);  // lasting: without the token no other process can ask for a stop
     }
 
-    void remove_run_files() noexcept {
+    // Not const, though it changes no member: the files are the run's, and so part of its state.
+    void remove_run_files() noexcept {  // NOLINT(readability-make-member-function-const)
         std::error_code ec;
         std::filesystem::remove(token_file(), ec);
         std::filesystem::remove(cancel_request_file(), ec);
@@ -607,9 +650,12 @@ private:
         }
     }
 
+    // Kept apart from other notices: a write problem hides them only while it lasts; once the file
+    // can be written again (the writer says so with an `ok` result and no error) they show again.
     void note_write_problem(const AtomicWriteResult& result) {
         std::lock_guard<std::mutex> lock(mutex_);
-        status_.notice = sanitize_line(result.error);
+        if (result.error.empty()) write_problem_.reset();
+        else write_problem_ = sanitize_line(result.error);
     }
 
     TrackerOptions options_;
@@ -627,6 +673,7 @@ private:
     CostModel cost_;
     bool vm_state_known_ = false;
     std::function<void()> cancel_handler_;
+    std::optional<std::string> write_problem_;  // why the status file cannot be written as it should
     const std::string token_;
 
     mutable std::mutex publish_mutex_;

@@ -10,6 +10,7 @@
 // parser does not know leave its state alone; nothing throws but std::bad_alloc.
 #pragma once
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -95,7 +96,7 @@ inline std::optional<int> parse_count(std::string_view s) noexcept {
 
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-    y -= m <= 2;
+    if (m <= 2) --y;
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
     const auto yoe = static_cast<unsigned>(y - era * 400);
     const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
@@ -122,10 +123,15 @@ inline std::optional<double> parse_asctime(std::string_view t) noexcept {
         for (std::size_t i = at; i < at + len; ++i) v = v * 10 + (t[i] - '0');
         return v;
     };
-    const int month = num(5, 2), day = num(8, 2), hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
+    const int month = num(5, 2);
+    const int day = num(8, 2);
+    const int hour = num(11, 2);
+    const int minute = num(14, 2);
+    const int second = num(17, 2);
     if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
     const std::int64_t days = days_from_civil(num(0, 4), static_cast<unsigned>(month), static_cast<unsigned>(day));
-    return static_cast<double>(days * 86400 + hour * 3600 + minute * 60 + second) + num(20, 3) / 1000.0;
+    return static_cast<double>(days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + second) +
+           num(20, 3) / 1000.0;
 }
 
 // WAA's logger prefix: `[<asctime> <LEVEL> <module>/<lineno>-<process>] <message>`.
@@ -173,7 +179,9 @@ inline std::optional<int> worker_task_count(std::string_view message) noexcept {
     if (open == std::string_view::npos || message.back() != ']') return std::nullopt;
     if (message.find("\xE2\x80\xA6[cut ") != std::string_view::npos) return std::nullopt;
     int tuples = 0;
-    for (std::size_t i = open; i < message.size(); ++i) tuples += message[i] == '(';
+    for (std::size_t i = open; i < message.size(); ++i) {
+        if (message[i] == '(') ++tuples;
+    }
     return tuples;
 }
 
@@ -181,7 +189,8 @@ inline std::optional<int> worker_task_count(std::string_view message) noexcept {
 inline std::optional<std::pair<std::string_view, std::string_view>> domain_and_id(std::string_view s) noexcept {
     const std::size_t slash = s.find('/');
     if (slash == 0 || slash == std::string_view::npos || slash + 1 >= s.size()) return std::nullopt;
-    const std::string_view domain = s.substr(0, slash), id = s.substr(slash + 1);
+    const std::string_view domain = s.substr(0, slash);
+    const std::string_view id = s.substr(slash + 1);
     if (domain.find(' ') != std::string_view::npos || id.find(' ') != std::string_view::npos) return std::nullopt;
     return std::make_pair(domain, id);
 }
@@ -195,9 +204,9 @@ inline std::string clip(std::string_view s, std::size_t max_bytes) {
 }
 
 inline std::string format_score(double v) {
-    char buf[32];
-    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 2);
-    return ec == std::errc() ? std::string(buf, end) : std::string("?");
+    std::array<char, 32> buf;
+    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed, 2);
+    return ec == std::errc() ? std::string(buf.data(), end) : std::string("?");
 }
 
 }  // namespace detail::waa

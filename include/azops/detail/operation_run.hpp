@@ -31,10 +31,9 @@ public:
     OperationRun(std::string name, const History* history, double t0, EtaOptions eta_options = {},
                  int planned_steps = 0)
         : name_(std::move(name)), history_(history), eta_options_(eta_options), planned_steps_(std::max(0, planned_steps)) {
-        if (name_ == "docker_build") docker_.emplace();
-        else if (name_ == "windows_boot") boot_.emplace();
+        if (name_ == "windows_boot") boot_.emplace();
         else if (name_ == "benchmark") waa_.emplace();
-        else docker_.emplace();  // only to recognise a docker build in a command's output
+        else docker_.emplace();  // docker_build, and any other command to recognise a docker build in its output
         eta_.emplace(history_, history_key(), eta_options_);
         eta_->start(t0);
         started_ = t0;
