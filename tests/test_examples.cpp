@@ -499,10 +499,12 @@ TEST_CASE("run_waa --simulate: task K of N through WAA's own log, benchmark_per_
     bool saw_task_phase = false, saw_counts = false;
     for (const json& s : first_run) {
         saw_task_phase |= s["phase"] == "running_task_2" && s["step"] == 2 && s["total_steps"] == 4;
-        // Results so far: every task before the running one has passed or failed.
+        // Results so far: every task before the running one has passed or failed, and the running one
+        // too once its result is in (the phase moves on only when the next task starts).
         if (s["phase"] == "running_task_3") {
             saw_counts = true;
-            CHECK(s["tasks_succeeded"].get<int>() + s["tasks_failed"].get<int>() == 2);
+            const int results = s["tasks_succeeded"].get<int>() + s["tasks_failed"].get<int>();
+            CHECK((results == 2 || results == 3));
         }
     }
     CHECK(saw_task_phase);

@@ -69,7 +69,7 @@ run_tests() {
   ctest --test-dir "$BUILD_ROOT/gcc" -j "$JOBS" --output-on-failure --timeout 600
 
   cmake_build clang clang++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=OFF \
-    -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-60}"
+    -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-30}"
   log "ctest (clang++, with the fuzzers)"
   ctest --test-dir "$BUILD_ROOT/clang" -j "$JOBS" --output-on-failure --timeout 600
 
@@ -77,6 +77,30 @@ run_tests() {
   rm -rf "$BUILD_ROOT/meson"
   meson setup "$BUILD_ROOT/meson" "$ROOT" -Dbrowser_tests=enabled >/dev/null
   meson test -C "$BUILD_ROOT/meson" --print-errorlogs --num-processes "$JOBS"
+
+  run_sanitizers
+  log "clang-tidy (include/azops)"
+  bash tools/clang_tidy.sh
+}
+
+# Every test but the browser suites and the install-consumer one under ASan + UBSan; the unit and
+# server tests (tracker, writer, server threads) under TSan. tests/tsan.supp says what it hides and why.
+run_sanitizers() {
+  local asan="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+  cmake_build asan clang++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS=$asan" "-DCMAKE_EXE_LINKER_FLAGS=$asan"
+  log "ctest (clang++, ASan + UBSan)"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$BUILD_ROOT/asan" -E 'browser|cmake:' -j "$JOBS" --output-on-failure --timeout 600
+
+  local tsan=$BUILD_ROOT/tsan
+  log "CMake build with clang++ -fsanitize=thread (unit and server tests) in $tsan"
+  cmake -S "$ROOT" -B "$tsan" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DAZOPS_BROWSER_TESTS=OFF -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+  cmake --build "$tsan" -j "$JOBS" --target azops_tests azops_server_tests
+  log "ctest (clang++, TSan: unit and server tests)"
+  TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp second_deadlock_stack=1" \
+    ctest --test-dir "$tsan" -R '^(unit|server):' -j "$JOBS" --output-on-failure --timeout 600
 }
 
 run_demo() {

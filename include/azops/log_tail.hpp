@@ -104,12 +104,12 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i, std::
     const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
     const unsigned char lead = at(i);
     std::size_t need = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
     if (lead >= 0xC2 && lead <= 0xDF) need = 1;
     else if (lead == 0xE0) { need = 2; lo = 0xA0; }
-    else if (lead >= 0xE1 && lead <= 0xEC) need = 2;
+    else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) need = 2;
     else if (lead == 0xED) { need = 2; hi = 0x9F; }
-    else if (lead >= 0xEE && lead <= 0xEF) need = 2;
     else if (lead == 0xF0) { need = 3; lo = 0x90; }
     else if (lead >= 0xF1 && lead <= 0xF3) need = 3;
     else if (lead == 0xF4) { need = 3; hi = 0x8F; }
@@ -222,7 +222,7 @@ inline std::string sanitize_line(std::string_view raw, std::size_t already_cut =
 // on_line(std::string_view line) with the cut marker already appended to a cut line.
 class LineSplitter {
 public:
-    explicit LineSplitter(std::size_t max_buffered = 64 * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
+    explicit LineSplitter(std::size_t max_buffered = std::size_t{64} * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
     template <typename OnLine>
     void feed(std::string_view chunk, OnLine&& on_line) {

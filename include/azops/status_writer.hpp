@@ -46,7 +46,7 @@ struct AtomicWriteResult {
 namespace detail {
 
 inline std::string errno_text(const char* what, const std::filesystem::path& path, int err) {
-    return std::string(what) + " " + path.string() + ": " + std::strerror(err);
+    return std::string(what) + " " + path.string() + ": " + std::generic_category().message(err);
 }
 
 inline bool write_all(int fd, std::string_view data) noexcept {
