@@ -175,3 +175,94 @@ TEST_CASE("LineSplitter: the bound and the cut count do not depend on how the st
 TEST_CASE("sanitize_line: bytes already cut upstream are counted in the marker, even on a short line") {
     CHECK(azops::sanitize_line("head of a long line", 70000) == "head of a long line \xE2\x80\xA6[cut 70000 bytes]");
 }
+
+namespace {
+
+// What a LineSplitter hands on, sanitised: ended lines, and the drawings of the unterminated line.
+struct SplitRecord {
+    std::vector<std::string> lines;
+    std::vector<std::string> drawings;
+
+    void feed(azops::LineSplitter& splitter, std::string_view chunk) {
+        splitter.feed(
+            chunk, [&](std::string_view l, std::size_t cut) { lines.push_back(sanitize_line(l, cut)); },
+            [&](std::string_view l, std::size_t cut) { drawings.push_back(sanitize_line(l, cut)); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("LineSplitter: a line redrawn with carriage returns hands on each drawing before it ends") {
+    azops::LineSplitter splitter;
+    SplitRecord r;
+    r.feed(splitter, "download starts\n");
+    r.feed(splitter, "\rwin11x64.iso   1%[>     ]");
+    r.feed(splitter, "\rwin11x64.iso   2%[>     ]");
+    r.feed(splitter, "\rwin11x64.iso   3%[=>    ]\rwin11x64.iso   4%[=>    ]");
+    CHECK(r.lines == std::vector<std::string>{"download starts"});
+    CHECK(r.drawings ==
+          std::vector<std::string>{"win11x64.iso   1%[>     ]", "win11x64.iso   2%[>     ]", "win11x64.iso   4%[=>    ]"});
+    r.feed(splitter, "\rwin11x64.iso 100%[======]  in 58s\nnext\n");
+    CHECK(r.lines == std::vector<std::string>{"download starts", "win11x64.iso 100%[======]  in 58s", "next"});
+    CHECK(r.drawings.size() == 3);  // a chunk that ends the line hands on the line, not a drawing
+}
+
+TEST_CASE("LineSplitter: a drawing that ends its chunk with a carriage return is handed on once the next one starts") {
+    azops::LineSplitter splitter;
+    SplitRecord r;
+    r.feed(splitter, "Collecting torch 10%\r");
+    CHECK(r.drawings.empty());  // a lone trailing `\r` may be half of a CRLF
+    r.feed(splitter, "Collecting torch 20%\r");
+    r.feed(splitter, "\n");
+    CHECK(r.drawings == std::vector<std::string>{"Collecting torch 20%"});
+    CHECK(r.lines == std::vector<std::string>{"Collecting torch 20%"});
+}
+
+TEST_CASE("LineSplitter: a plain unterminated line is no drawing, and CRLF endings are no redraws") {
+    azops::LineSplitter splitter;
+    SplitRecord r;
+    r.feed(splitter, "first part of a line, ");
+    r.feed(splitter, "second part\r");
+    r.feed(splitter, "\nwindows line\r\n");
+    CHECK(r.drawings.empty());
+    CHECK(r.lines == std::vector<std::string>{"first part of a line, second part", "windows line"});
+}
+
+TEST_CASE("LineSplitter: a bar redrawn for hours holds only its last drawing, however it was chunked") {
+    std::string stream;
+    for (int i = 0; i <= 100000; ++i) stream += "\rpip download " + std::to_string(i) + " of 100000";
+    stream += "\n";
+    const std::string shown = "pip download 100000 of 100000";
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, stream.size()}) {
+        CAPTURE(chunk);
+        azops::LineSplitter splitter(1000);
+        SplitRecord r;
+        for (std::size_t at = 0; at < stream.size(); at += chunk) r.feed(splitter, std::string_view(stream).substr(at, chunk));
+        CHECK(r.lines == std::vector<std::string>{shown});  // whole: what was overwritten cut nothing
+        if (chunk != stream.size()) {
+            REQUIRE_FALSE(r.drawings.empty());
+            CHECK(r.drawings.back() == shown.substr(0, std::min(shown.size(), r.drawings.back().size())));
+        }
+    }
+}
+
+TEST_CASE("LineSplitter: a redraw after a line too long to keep shows the redrawn text, uncut, however chunked") {
+    const std::string stream = std::string(100000, 'x') + "\rdone\n";
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{4096}, stream.size()}) {
+        CAPTURE(chunk);
+        azops::LineSplitter splitter(1000);
+        SplitRecord r;
+        for (std::size_t at = 0; at < stream.size(); at += chunk) r.feed(splitter, std::string_view(stream).substr(at, chunk));
+        CHECK(r.lines == std::vector<std::string>{"done"});
+    }
+}
+
+TEST_CASE("LogTail: replace_last rewrites the newest line, or pushes into an empty tail") {
+    azops::LogTail tail(3);
+    tail.replace_last("only");
+    CHECK(tail.lines() == std::vector<std::string>{"only"});
+    for (int i = 1; i <= 4; ++i) tail.push("line " + std::to_string(i));
+    tail.replace_last("line 4, redrawn");
+    CHECK(tail.lines() == std::vector<std::string>{"line 2", "line 3", "line 4, redrawn"});
+    CHECK(tail.total_lines() == 5);
+}

@@ -45,6 +45,9 @@ azops::OpsStatus every_field_set() {
     s.stalled_cost_usd = 0.05;
     s.idle_deallocate_at = "2026-11-29T05:00:00Z";
     s.notice = "a notice";
+    s.tasks_succeeded = 3;
+    s.tasks_failed = 1;
+    s.log_partial = true;
     return s;
 }
 
@@ -72,6 +75,7 @@ TEST_CASE("status: the JSON carries every field of the status-file table with it
     CHECK(j["progress_pct"].is_number());
     CHECK(j["log_tail"].is_array());
     CHECK(j["cancellable"].is_boolean());
+    CHECK(j["log_partial"].is_boolean());
     CHECK(j["timeline"][0]["duration_seconds"] == 130.0);
 }
 

@@ -359,6 +359,60 @@ TEST_CASE("Tracker: a chunk's complete lines are logged at once, a line split ac
     CHECK(tracker.snapshot().log_tail.back() == "no newline");
 }
 
+TEST_CASE("Tracker: a download bar redrawn with carriage returns shows, and moves the boot, before its line ends") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("setup-waa");
+    tracker.operation("windows_boot", 8);
+    azops::LineSplitter splitter;
+    tracker.log_chunk("\xE2\x9D\xAF Downloading Windows 11 Enterprise...\n", splitter);
+    double last_pct = -1.0;
+    for (int pct = 10; pct <= 90; pct += 10) {
+        clock.advance(std::chrono::seconds(5));
+        const std::string drawing = "win11x64.iso         " + std::to_string(pct) + "%[=====>     ]   3.21G   118MB/s    eta 1m 27s";
+        tracker.log_chunk("\r" + drawing, splitter);
+        const auto s = tracker.snapshot();
+        CHECK(s.log_partial);
+        REQUIRE(s.log_tail.size() == 2);  // one line, redrawn in place
+        CHECK(s.log_tail.back() == drawing);
+        CHECK(s.detail.find(std::to_string(pct) + "%") != std::string::npos);
+        CHECK(s.progress_pct > last_pct);
+        last_pct = s.progress_pct;
+    }
+    tracker.flush();
+    const auto written = read_status(dir / "azure_ops_status.json");
+    CHECK(written.log_partial);
+    REQUIRE_FALSE(written.log_tail.empty());
+    CHECK(written.log_tail.back().find("90%") != std::string::npos);
+
+    tracker.log_chunk("\rwin11x64.iso        100%[===================>]   6.00G   112MB/s    in 58s\nnext line\n", splitter);
+    const auto s = tracker.snapshot();
+    CHECK_FALSE(s.log_partial);
+    CHECK(s.log_tail == std::vector<std::string>{"\xE2\x9D\xAF Downloading Windows 11 Enterprise...",
+                                                 "win11x64.iso        100%[===================>]   6.00G   112MB/s    in 58s", "next line"});
+}
+
+TEST_CASE("Tracker: log_redraw is replaced by the next drawing and by the line that ends it") {
+    ScratchDir dir;
+    ManualClock clock;
+    azops::Tracker tracker(options_for(dir, clock));
+    tracker.begin("build");
+    tracker.log("before");
+    tracker.log_redraw("\rCollecting torch 10%");
+    tracker.log_redraw("Collecting torch 20%");
+    tracker.log_redraw("");  // a blank drawing changes nothing
+    auto s = tracker.snapshot();
+    CHECK(s.log_tail == std::vector<std::string>{"before", "Collecting torch 20%"});
+    CHECK(s.log_partial);
+    tracker.log("Collecting torch done");
+    s = tracker.snapshot();
+    CHECK(s.log_tail == std::vector<std::string>{"before", "Collecting torch done"});
+    CHECK_FALSE(s.log_partial);
+    tracker.log("after");
+    CHECK(tracker.snapshot().log_tail == std::vector<std::string>{"before", "Collecting torch done", "after"});
+}
+
 TEST_CASE("Tracker: the default clock is the wall clock, to within a tick") {
     const auto before = std::chrono::system_clock::now();
     const auto coarse = azops::detail::coarse_now();

@@ -313,9 +313,10 @@ public:
                 running.request_stop();
             }
         };
+        const auto on_redraw = [this](std::string_view line, std::size_t cut) { tracker_->log_redraw(line, cut); };
         azops::StopPolicy policy;
         policy.grace = std::chrono::milliseconds(5000);
-        result.exit = child->run([&](std::string_view bytes) { splitter.feed(bytes, on_line); }, policy);
+        result.exit = child->run([&](std::string_view bytes) { splitter.feed(bytes, on_line, on_redraw); }, policy);
         splitter.finish(on_line);
         return result;
     }

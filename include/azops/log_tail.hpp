@@ -220,24 +220,34 @@ inline std::string sanitize_line(std::string_view raw, std::size_t already_cut =
 // `on_line` is called as on_line(std::string_view head, std::size_t cut_bytes) when it takes two
 // arguments (hand both to `sanitize_line_into`, which then reports the whole loss), else as
 // on_line(std::string_view line) with the cut marker already appended to a cut line.
+//
+// A line redrawn with `\r` (a download or pip bar) may not end for minutes. The splitter keeps only
+// what a terminal would still show of it (text overwritten by a `\r` is dropped, with what it had
+// cut), so such a line costs no more memory than its last drawing; the three-argument `feed` also
+// hands that drawing to `on_redraw` (called like `on_line`, at most once per chunk) as it changes.
 class LineSplitter {
 public:
     explicit LineSplitter(std::size_t max_buffered = std::size_t{64} * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
     template <typename OnLine>
     void feed(std::string_view chunk, OnLine&& on_line) {
+        feed(chunk, on_line, [](std::string_view, std::size_t) {});
+    }
+
+    template <typename OnLine, typename OnRedraw>
+    void feed(std::string_view chunk, OnLine&& on_line, OnRedraw&& on_redraw) {
         while (!chunk.empty()) {
             const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
             if (nl == nullptr) {
                 buffer(chunk);
+                if (!pending_.empty() && pending_.front() == '\r') emit(on_redraw, std::string_view(pending_), dropped_);
                 return;
             }
             const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
             const std::string_view line = chunk.substr(0, len);
-            if (pending_.empty() && dropped_ == 0) {
-                const std::size_t keep = std::min(len, max_buffered_);
-                emit(on_line, line.substr(0, keep), len - keep);
-            } else {
+            if (pending_.empty() && dropped_ == 0 && len <= max_buffered_) {
+                emit(on_line, line, 0);
+            } else {  // continues a buffered line, or is too long to keep whole (and may hold a redraw)
                 buffer(line);
                 emit_pending(on_line);
             }
@@ -254,11 +264,34 @@ public:
     bool has_partial() const noexcept { return !pending_.empty() || dropped_ != 0; }
 
 private:
+    // Appends a piece of the unterminated line. A `\r` followed by text sends a terminal back to the
+    // line's start, so what came before it (kept or cut) no longer shows: only the `\r` and the
+    // new drawing are kept.
     void buffer(std::string_view piece) {
+        if (piece.empty()) return;
+        const std::size_t redraw = last_redraw(piece);
+        if (redraw != std::string_view::npos) {
+            pending_.clear();
+            dropped_ = 0;
+            piece.remove_prefix(redraw);
+        } else if (ended_with_cr_ && piece.front() != '\r') {
+            pending_.assign(1, '\r');  // the `\r` ended the previous chunk
+            dropped_ = 0;
+        }
+        ended_with_cr_ = piece.back() == '\r';
         const std::size_t room = max_buffered_ - std::min(max_buffered_, pending_.size());
         const std::size_t take = std::min(room, piece.size());
         pending_.append(piece.substr(0, take));
         dropped_ += piece.size() - take;
+    }
+
+    // Position of the last `\r` followed by something other than `\r` (a redraw, where a trailing
+    // `\r` may be half of a CRLF), or npos.
+    static std::size_t last_redraw(std::string_view piece) noexcept {
+        if (std::memchr(piece.data(), '\r', piece.size()) == nullptr) return std::string_view::npos;  // the usual case
+        std::size_t end = piece.size();
+        while (end > 0 && piece[end - 1] == '\r') --end;
+        return end == 0 ? std::string_view::npos : piece.substr(0, end).rfind('\r');
     }
 
     template <typename OnLine>
@@ -266,6 +299,7 @@ private:
         emit(on_line, std::string_view(pending_), dropped_);
         pending_.clear();
         dropped_ = 0;
+        ended_with_cr_ = false;
     }
 
     template <typename OnLine>
@@ -282,6 +316,7 @@ private:
     std::size_t max_buffered_;
     std::string pending_;
     std::size_t dropped_ = 0;
+    bool ended_with_cr_ = false;  // the unterminated line's last byte, kept or cut, was `\r`
 };
 
 // The last `capacity` lines, oldest first; pushing beyond capacity drops the oldest. A ring, so a
@@ -298,6 +333,12 @@ public:
         if (++next_ == ring_.size()) next_ = 0;  // not `%`: a division per line shows
         if (size_ < ring_.size()) ++size_;
         ++total_;
+    }
+
+    // Replaces the newest line (a line still being redrawn); pushes when there is none.
+    void replace_last(std::string_view line) {
+        if (size_ == 0) return push(line);
+        ring_[(next_ == 0 ? ring_.size() : next_) - 1].assign(line.data(), line.size());
     }
 
     std::vector<std::string> lines() const {

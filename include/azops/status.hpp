@@ -77,6 +77,7 @@ struct OpsStatus {
     std::optional<std::string> notice;
     std::optional<int> tasks_succeeded;  // benchmark tasks that passed so far (null: not a benchmark)
     std::optional<int> tasks_failed;     // benchmark tasks that failed so far
+    bool log_partial = false;  // the last `log_tail` line has not ended yet: it is still being redrawn
 };
 
 // "2026-11-29T03:38:45Z": ISO-8601, UTC, whole seconds.
@@ -171,6 +172,7 @@ inline void to_json(nlohmann::json& j, const OpsStatus& s) {
     put_optional(j, "notice", s.notice);
     put_optional(j, "tasks_succeeded", s.tasks_succeeded);
     put_optional(j, "tasks_failed", s.tasks_failed);
+    j["log_partial"] = s.log_partial;
 }
 
 // Reads a status document; absent fields keep their defaults, so documents written by older
@@ -217,6 +219,7 @@ inline void from_json(const nlohmann::json& j, OpsStatus& s) {
     get_optional(j, "notice", s.notice);
     get_optional(j, "tasks_succeeded", s.tasks_succeeded);
     get_optional(j, "tasks_failed", s.tasks_failed);
+    get_if_present(j, "log_partial", s.log_partial);
 }
 
 // Serialises without ever throwing on text: invalid UTF-8 becomes U+FFFD rather than an exception

@@ -268,33 +268,50 @@ public:
 
     // One raw output line (without '\n'), of which `cut_bytes` were already dropped upstream
     // (LineSplitter's bound). Sanitised here and read by the current operation's parser; the file
-    // is written later by the writer's thread.
+    // is written later by the writer's thread. It ends a line being redrawn (see `log_redraw`).
     void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
         const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (run_ && run_->feed(clean, now_seconds())) take_operation_state_locked();
-            tail_.push(clean);
+            take_line_locked(clean, now_seconds());
+        }
+        writer_->notify();
+    }
+
+    // A line that has not ended yet, as a terminal shows it now: a `\r` progress bar (wget's, pip's)
+    // may take minutes to end. It shows as the last line of `log_tail` (with `log_partial` set), each
+    // drawing replacing the one before, and the parser reads each drawing; the next line logged is
+    // taken as its end and replaces it.
+    void log_redraw(std::string_view raw_line, std::size_t cut_bytes = 0) {
+        std::string scratch;
+        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            take_drawing_locked(clean, now_seconds());
         }
         writer_->notify();
     }
 
     // A chunk of a command's raw output, as one read of its pipe returned it: `splitter` (the
     // caller's, one per output stream) cuts it into lines, and each complete line is logged as by
-    // `log`, all under one lock and one clock reading, since they arrived at the same moment. The
-    // stream's last, unterminated line is the caller's to log after the end
+    // `log` and a redrawn unterminated one as by `log_redraw`, all under one lock and one clock
+    // reading, since they arrived at the same moment. The stream's last, unterminated line is the
+    // caller's to log after the end
     // (`splitter.finish([&](std::string_view l, std::size_t cut) { tracker.log(l, cut); })`).
     void log_chunk(std::string_view bytes, LineSplitter& splitter) {
         std::string scratch;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const double t = now_seconds();
-            splitter.feed(bytes, [&](std::string_view raw_line, std::size_t cut_bytes) {
-                const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
-                if (run_ && run_->feed(clean, t)) take_operation_state_locked();
-                tail_.push(clean);
-            });
+            splitter.feed(
+                bytes,
+                [&](std::string_view raw_line, std::size_t cut_bytes) {
+                    take_line_locked(sanitize_line_into(raw_line, scratch, cut_bytes), t);
+                },
+                [&](std::string_view raw_line, std::size_t cut_bytes) {
+                    take_drawing_locked(sanitize_line_into(raw_line, scratch, cut_bytes), t);
+                });
         }
         writer_->notify();
     }
@@ -464,6 +481,35 @@ private:
         return *run_;
     }
 
+    // A sanitised line that ended: it replaces the drawing of itself, if one shows.
+    void take_line_locked(std::string_view clean, double t) {
+        if (!drawing_) {
+            read_line_locked(clean, t);
+            tail_.push(clean);
+            return;
+        }
+        drawing_ = false;
+        if (clean != drawn_) read_line_locked(clean, t);  // the parser has read its last drawing
+        tail_.replace_last(clean);
+    }
+
+    // A sanitised drawing of a line that has not ended.
+    void take_drawing_locked(std::string_view clean, double t) {
+        if (clean.empty() || (drawing_ && clean == drawn_)) return;
+        read_line_locked(clean, t);
+        drawn_.assign(clean.data(), clean.size());
+        if (drawing_) {
+            tail_.replace_last(clean);
+        } else {
+            tail_.push(clean);
+            drawing_ = true;
+        }
+    }
+
+    void read_line_locked(std::string_view clean, double t) {
+        if (run_ && run_->feed(clean, t)) take_operation_state_locked();
+    }
+
     // The parser moved: copy where the operation stands into the status.
     void take_operation_state_locked() {
         const detail::OperationRun& run = *run_;
@@ -595,6 +641,7 @@ private:
         if (write_problem_) s.notice = write_problem_;  // while the file cannot be written, that comes first
         const auto now = options_.clock();
         s.log_tail = tail_.lines();
+        s.log_partial = drawing_;
         s.updated_at = iso8601_utc(now);
         s.elapsed_seconds = started_ ? detail::seconds_between(*started_, finished_.value_or(now)) : 0.0;
         if (!s.timeline.empty() && !s.timeline.back().ended_at) {
@@ -662,6 +709,8 @@ private:
     mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
     OpsStatus status_;
     LogTail tail_;
+    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended
+    std::string drawn_;     // that drawing, as the parser read it
     Clock::time_point epoch_{};
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;

@@ -242,24 +242,34 @@ inline std::string sanitize_line(std::string_view raw, std::size_t already_cut =
 // `on_line` is called as on_line(std::string_view head, std::size_t cut_bytes) when it takes two
 // arguments (hand both to `sanitize_line_into`, which then reports the whole loss), else as
 // on_line(std::string_view line) with the cut marker already appended to a cut line.
+//
+// A line redrawn with `\r` (a download or pip bar) may not end for minutes. The splitter keeps only
+// what a terminal would still show of it (text overwritten by a `\r` is dropped, with what it had
+// cut), so such a line costs no more memory than its last drawing; the three-argument `feed` also
+// hands that drawing to `on_redraw` (called like `on_line`, at most once per chunk) as it changes.
 class LineSplitter {
 public:
     explicit LineSplitter(std::size_t max_buffered = std::size_t{64} * 1024) : max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
     template <typename OnLine>
     void feed(std::string_view chunk, OnLine&& on_line) {
+        feed(chunk, on_line, [](std::string_view, std::size_t) {});
+    }
+
+    template <typename OnLine, typename OnRedraw>
+    void feed(std::string_view chunk, OnLine&& on_line, OnRedraw&& on_redraw) {
         while (!chunk.empty()) {
             const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
             if (nl == nullptr) {
                 buffer(chunk);
+                if (!pending_.empty() && pending_.front() == '\r') emit(on_redraw, std::string_view(pending_), dropped_);
                 return;
             }
             const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
             const std::string_view line = chunk.substr(0, len);
-            if (pending_.empty() && dropped_ == 0) {
-                const std::size_t keep = std::min(len, max_buffered_);
-                emit(on_line, line.substr(0, keep), len - keep);
-            } else {
+            if (pending_.empty() && dropped_ == 0 && len <= max_buffered_) {
+                emit(on_line, line, 0);
+            } else {  // continues a buffered line, or is too long to keep whole (and may hold a redraw)
                 buffer(line);
                 emit_pending(on_line);
             }
@@ -276,11 +286,34 @@ public:
     bool has_partial() const noexcept { return !pending_.empty() || dropped_ != 0; }
 
 private:
+    // Appends a piece of the unterminated line. A `\r` followed by text sends a terminal back to the
+    // line's start, so what came before it (kept or cut) no longer shows: only the `\r` and the
+    // new drawing are kept.
     void buffer(std::string_view piece) {
+        if (piece.empty()) return;
+        const std::size_t redraw = last_redraw(piece);
+        if (redraw != std::string_view::npos) {
+            pending_.clear();
+            dropped_ = 0;
+            piece.remove_prefix(redraw);
+        } else if (ended_with_cr_ && piece.front() != '\r') {
+            pending_.assign(1, '\r');  // the `\r` ended the previous chunk
+            dropped_ = 0;
+        }
+        ended_with_cr_ = piece.back() == '\r';
         const std::size_t room = max_buffered_ - std::min(max_buffered_, pending_.size());
         const std::size_t take = std::min(room, piece.size());
         pending_.append(piece.substr(0, take));
         dropped_ += piece.size() - take;
+    }
+
+    // Position of the last `\r` followed by something other than `\r` (a redraw, where a trailing
+    // `\r` may be half of a CRLF), or npos.
+    static std::size_t last_redraw(std::string_view piece) noexcept {
+        if (std::memchr(piece.data(), '\r', piece.size()) == nullptr) return std::string_view::npos;  // the usual case
+        std::size_t end = piece.size();
+        while (end > 0 && piece[end - 1] == '\r') --end;
+        return end == 0 ? std::string_view::npos : piece.substr(0, end).rfind('\r');
     }
 
     template <typename OnLine>
@@ -288,6 +321,7 @@ private:
         emit(on_line, std::string_view(pending_), dropped_);
         pending_.clear();
         dropped_ = 0;
+        ended_with_cr_ = false;
     }
 
     template <typename OnLine>
@@ -304,6 +338,7 @@ private:
     std::size_t max_buffered_;
     std::string pending_;
     std::size_t dropped_ = 0;
+    bool ended_with_cr_ = false;  // the unterminated line's last byte, kept or cut, was `\r`
 };
 
 // The last `capacity` lines, oldest first; pushing beyond capacity drops the oldest. A ring, so a
@@ -320,6 +355,12 @@ public:
         if (++next_ == ring_.size()) next_ = 0;  // not `%`: a division per line shows
         if (size_ < ring_.size()) ++size_;
         ++total_;
+    }
+
+    // Replaces the newest line (a line still being redrawn); pushes when there is none.
+    void replace_last(std::string_view line) {
+        if (size_ == 0) return push(line);
+        ring_[(next_ == 0 ? ring_.size() : next_) - 1].assign(line.data(), line.size());
     }
 
     std::vector<std::string> lines() const {
@@ -422,6 +463,7 @@ struct OpsStatus {
     std::optional<std::string> notice;
     std::optional<int> tasks_succeeded;  // benchmark tasks that passed so far (null: not a benchmark)
     std::optional<int> tasks_failed;     // benchmark tasks that failed so far
+    bool log_partial = false;  // the last `log_tail` line has not ended yet: it is still being redrawn
 };
 
 // "2026-11-29T03:38:45Z": ISO-8601, UTC, whole seconds.
@@ -516,6 +558,7 @@ inline void to_json(nlohmann::json& j, const OpsStatus& s) {
     put_optional(j, "notice", s.notice);
     put_optional(j, "tasks_succeeded", s.tasks_succeeded);
     put_optional(j, "tasks_failed", s.tasks_failed);
+    j["log_partial"] = s.log_partial;
 }
 
 // Reads a status document; absent fields keep their defaults, so documents written by older
@@ -562,6 +605,7 @@ inline void from_json(const nlohmann::json& j, OpsStatus& s) {
     get_optional(j, "notice", s.notice);
     get_optional(j, "tasks_succeeded", s.tasks_succeeded);
     get_optional(j, "tasks_failed", s.tasks_failed);
+    get_if_present(j, "log_partial", s.log_partial);
 }
 
 // Serialises without ever throwing on text: invalid UTF-8 becomes U+FFFD rather than an exception
@@ -6023,33 +6067,50 @@ public:
 
     // One raw output line (without '\n'), of which `cut_bytes` were already dropped upstream
     // (LineSplitter's bound). Sanitised here and read by the current operation's parser; the file
-    // is written later by the writer's thread.
+    // is written later by the writer's thread. It ends a line being redrawn (see `log_redraw`).
     void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
         std::string scratch;
         const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (run_ && run_->feed(clean, now_seconds())) take_operation_state_locked();
-            tail_.push(clean);
+            take_line_locked(clean, now_seconds());
+        }
+        writer_->notify();
+    }
+
+    // A line that has not ended yet, as a terminal shows it now: a `\r` progress bar (wget's, pip's)
+    // may take minutes to end. It shows as the last line of `log_tail` (with `log_partial` set), each
+    // drawing replacing the one before, and the parser reads each drawing; the next line logged is
+    // taken as its end and replaces it.
+    void log_redraw(std::string_view raw_line, std::size_t cut_bytes = 0) {
+        std::string scratch;
+        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            take_drawing_locked(clean, now_seconds());
         }
         writer_->notify();
     }
 
     // A chunk of a command's raw output, as one read of its pipe returned it: `splitter` (the
     // caller's, one per output stream) cuts it into lines, and each complete line is logged as by
-    // `log`, all under one lock and one clock reading, since they arrived at the same moment. The
-    // stream's last, unterminated line is the caller's to log after the end
+    // `log` and a redrawn unterminated one as by `log_redraw`, all under one lock and one clock
+    // reading, since they arrived at the same moment. The stream's last, unterminated line is the
+    // caller's to log after the end
     // (`splitter.finish([&](std::string_view l, std::size_t cut) { tracker.log(l, cut); })`).
     void log_chunk(std::string_view bytes, LineSplitter& splitter) {
         std::string scratch;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             const double t = now_seconds();
-            splitter.feed(bytes, [&](std::string_view raw_line, std::size_t cut_bytes) {
-                const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
-                if (run_ && run_->feed(clean, t)) take_operation_state_locked();
-                tail_.push(clean);
-            });
+            splitter.feed(
+                bytes,
+                [&](std::string_view raw_line, std::size_t cut_bytes) {
+                    take_line_locked(sanitize_line_into(raw_line, scratch, cut_bytes), t);
+                },
+                [&](std::string_view raw_line, std::size_t cut_bytes) {
+                    take_drawing_locked(sanitize_line_into(raw_line, scratch, cut_bytes), t);
+                });
         }
         writer_->notify();
     }
@@ -6219,6 +6280,35 @@ private:
         return *run_;
     }
 
+    // A sanitised line that ended: it replaces the drawing of itself, if one shows.
+    void take_line_locked(std::string_view clean, double t) {
+        if (!drawing_) {
+            read_line_locked(clean, t);
+            tail_.push(clean);
+            return;
+        }
+        drawing_ = false;
+        if (clean != drawn_) read_line_locked(clean, t);  // the parser has read its last drawing
+        tail_.replace_last(clean);
+    }
+
+    // A sanitised drawing of a line that has not ended.
+    void take_drawing_locked(std::string_view clean, double t) {
+        if (clean.empty() || (drawing_ && clean == drawn_)) return;
+        read_line_locked(clean, t);
+        drawn_.assign(clean.data(), clean.size());
+        if (drawing_) {
+            tail_.replace_last(clean);
+        } else {
+            tail_.push(clean);
+            drawing_ = true;
+        }
+    }
+
+    void read_line_locked(std::string_view clean, double t) {
+        if (run_ && run_->feed(clean, t)) take_operation_state_locked();
+    }
+
     // The parser moved: copy where the operation stands into the status.
     void take_operation_state_locked() {
         const detail::OperationRun& run = *run_;
@@ -6350,6 +6440,7 @@ private:
         if (write_problem_) s.notice = write_problem_;  // while the file cannot be written, that comes first
         const auto now = options_.clock();
         s.log_tail = tail_.lines();
+        s.log_partial = drawing_;
         s.updated_at = iso8601_utc(now);
         s.elapsed_seconds = started_ ? detail::seconds_between(*started_, finished_.value_or(now)) : 0.0;
         if (!s.timeline.empty() && !s.timeline.back().ended_at) {
@@ -6417,6 +6508,8 @@ private:
     mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
     OpsStatus status_;
     LogTail tail_;
+    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended
+    std::string drawn_;     // that drawing, as the parser read it
     Clock::time_point epoch_{};
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;
@@ -7482,7 +7575,7 @@ inline BrowserResult open_browser(const std::string& url, bool allowed) {
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 47387 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 48201 bytes in 4 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 
@@ -7796,6 +7889,7 @@ R"azops_web('use strict';
   let receivedAt = 0;        // Date.now() when it arrived; local clock, so no skew with the writer
   let runKey = '';           // identifies one run in one file: a change resets the log
   let shownTail = [];        // log_tail as last applied, to find which lines are new
+  let shownPartial = false;  // its last line is a drawing of a line that has not ended (log_partial)
   let newWhilePaused = 0;
   let lineCount = 0;         // lines received since the log was reset
   let linesShown = 0;        // line elements in the log (gap markers included)
@@ -7933,16 +8027,24 @@ R"azops_web('use strict';
   function resetLog() {
     logEl.replaceChildren(make('div', 'empty', 'no output yet'));
     shownTail = [];
+    shownPartial = false;
     lineCount = 0;
     linesShown = 0;
     newWhilePaused = 0;
     logFollow.following = true;
   }
-  function appendLog(tail) {
+  function appendLog(tail, partial) {
     const next = tail.map(cleanLine);
-    const { lines, gap } = unseenLines(shownTail, next);
+    let prev = shownTail;
+    if (shownPartial) {  // the drawing shown last gives way to its next drawing or to the ended line
+      if (partial && next.length === prev.length && next.every((line, i) => line === prev[i])) return;
+      prev = prev.slice(0, -1);
+      removeNewestLine();
+    }
+    const { lines, gap } = unseenLines(prev, next);
     shownTail = next;
-    if (!lines.length) return;
+    shownPartial = partial && next.length > 0;
+    if (!lines.length) return renderFollow();
     const first = logEl.firstElementChild;
     if (first && first.className === 'empty') first.remove();
     const nodes = lines.map((line) => lineNode(line));
@@ -7958,6 +8060,15 @@ R"azops_web('use strict';
     if (!logFollow.following) newWhilePaused += lines.length;
     renderFollow();
     if (logFollow.following) logFollow.toEnd();  // last: it lays the page out to know the end
+  }
+  function removeNewestLine() {
+    const chunk = logEl.lastElementChild;
+    if (!chunk || chunk.className !== 'chunk') return;
+    chunk.lastElementChild.remove();
+    if (!chunk.childElementCount) chunk.remove();
+    linesShown--;
+    lineCount--;
+    if (newWhilePaused > 0) newWhilePaused--;
   }
   function dropOldest(count) {
     const before = logFollow.following ? 0 : logEl.scrollHeight;
@@ -8107,7 +8218,8 @@ R"azops_web('use strict';
     const note = $('vm-note');
     let text = '', cls = 'note';
     const ended = s.state && s.state !== 'running';
-    if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
+)azops_web"
+R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
     else if (vmState === 'deallocated') text = 'Deallocated: compute is not billed.';
     else if (vmState === 'absent') text = 'No such VM on Azure (not created yet, or gone): nothing is billed.';
     else if (ended && BILLED.includes(vmState)) {
@@ -8117,8 +8229,7 @@ R"azops_web('use strict';
     }
     const idle = parseTime(s.idle_deallocate_at), written = parseTime(s.updated_at);
     if (idle !== null) {
-)azops_web"
-R"azops_web(      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
+      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
       const left = written === null ? null : (idle - written) / 1000 - (Date.now() - receivedAt) / 1000;
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
         (left !== null && left > 0 ? ' (in ' + roughDur(left) + ')' : '') + '.';
@@ -8312,7 +8423,7 @@ R"azops_web(      // Counted on the writer's clock (which a simulation may run f
     unavailable = null;
     renderAll();
     // Last, as following the log reads its height: after every other change, one layout serves all.
-    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
+    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : [], s.log_partial === true);
   }
   function applyUnavailable(text) {
     let why = null;
@@ -8463,7 +8574,8 @@ R"azops_web(      // Counted on the writer's clock (which a simulation may run f
       $('fill').style.backgroundPosition = stripeStep * 6 + 'px 0';
     }
   }, 1000);
-  // For tests and for people debugging in the console: feed a status object as if it had arrived.
+)azops_web"
+R"azops_web(  // For tests and for people debugging in the console: feed a status object as if it had arrived.
   window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
   setConn('connecting');
   openSse();

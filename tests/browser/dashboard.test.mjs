@@ -393,6 +393,29 @@ describe('azops serve, for a file another process writes', () => {
     await close();
   });
 
+  test('a line still being redrawn (log_partial) changes in place until the line that ends it', { timeout: 30000 }, async () => {
+    const dir = cleanup.dir('azops-serve-');
+    const file = path.join(dir, 's.json');
+    const base = statusIn(file, 'running', { log_tail: ['Downloading Windows 11'] });
+    writeStatusFile(file, base);
+    const { page, close } = await openPage(await serve(file));
+    await page.waitForFunction(() => document.querySelector('#log .chunk:last-child > div:last-child')?.textContent === 'Downloading Windows 11');
+    const apply = (tail, partial, ms) => page.evaluate(([status]) => window.azopsPage.applyStatus(status),
+      [{ ...base, log_tail: tail, log_partial: partial, updated_at: isoNow(ms) }]);
+    await apply(['Downloading Windows 11', 'win11x64.iso 10%'], true, 1000);
+    await apply(['Downloading Windows 11', 'win11x64.iso 20%'], true, 2000);
+    await apply(['Downloading Windows 11', 'win11x64.iso 20%'], true, 3000);  // a heartbeat: nothing new
+    assert.deepEqual(await logText(page), ['Downloading Windows 11', 'win11x64.iso 20%']);
+    assert.equal(await text(page, '#line-count'), '2 lines');
+    await apply(['Downloading Windows 11', 'win11x64.iso 100% in 58s', 'Booting'], false, 4000);
+    assert.deepEqual(await logText(page), ['Downloading Windows 11', 'win11x64.iso 100% in 58s', 'Booting']);
+    await apply(['Downloading Windows 11', 'win11x64.iso 100% in 58s', 'Booting', 'pip 5%'], true, 5000);
+    await apply(['win11x64.iso 100% in 58s', 'Booting', 'pip 40%'], true, 6000);  // the ring dropped its oldest line
+    assert.deepEqual(await logText(page), ['Downloading Windows 11', 'win11x64.iso 100% in 58s', 'Booting', 'pip 40%']);
+    assert.equal(await text(page, '#line-count'), '4 lines');
+    await close();
+  });
+
   test('final states, stalled, notice and an unknown rate are clear', { timeout: 40000 }, async () => {
     const dir = cleanup.dir('azops-serve-');
     const file = path.join(dir, 's.json');

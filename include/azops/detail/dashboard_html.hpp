@@ -1,7 +1,7 @@
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 47387 bytes in 3 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 48201 bytes in 4 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 #pragma once
@@ -316,6 +316,7 @@ R"azops_web('use strict';
   let receivedAt = 0;        // Date.now() when it arrived; local clock, so no skew with the writer
   let runKey = '';           // identifies one run in one file: a change resets the log
   let shownTail = [];        // log_tail as last applied, to find which lines are new
+  let shownPartial = false;  // its last line is a drawing of a line that has not ended (log_partial)
   let newWhilePaused = 0;
   let lineCount = 0;         // lines received since the log was reset
   let linesShown = 0;        // line elements in the log (gap markers included)
@@ -453,16 +454,24 @@ R"azops_web('use strict';
   function resetLog() {
     logEl.replaceChildren(make('div', 'empty', 'no output yet'));
     shownTail = [];
+    shownPartial = false;
     lineCount = 0;
     linesShown = 0;
     newWhilePaused = 0;
     logFollow.following = true;
   }
-  function appendLog(tail) {
+  function appendLog(tail, partial) {
     const next = tail.map(cleanLine);
-    const { lines, gap } = unseenLines(shownTail, next);
+    let prev = shownTail;
+    if (shownPartial) {  // the drawing shown last gives way to its next drawing or to the ended line
+      if (partial && next.length === prev.length && next.every((line, i) => line === prev[i])) return;
+      prev = prev.slice(0, -1);
+      removeNewestLine();
+    }
+    const { lines, gap } = unseenLines(prev, next);
     shownTail = next;
-    if (!lines.length) return;
+    shownPartial = partial && next.length > 0;
+    if (!lines.length) return renderFollow();
     const first = logEl.firstElementChild;
     if (first && first.className === 'empty') first.remove();
     const nodes = lines.map((line) => lineNode(line));
@@ -478,6 +487,15 @@ R"azops_web('use strict';
     if (!logFollow.following) newWhilePaused += lines.length;
     renderFollow();
     if (logFollow.following) logFollow.toEnd();  // last: it lays the page out to know the end
+  }
+  function removeNewestLine() {
+    const chunk = logEl.lastElementChild;
+    if (!chunk || chunk.className !== 'chunk') return;
+    chunk.lastElementChild.remove();
+    if (!chunk.childElementCount) chunk.remove();
+    linesShown--;
+    lineCount--;
+    if (newWhilePaused > 0) newWhilePaused--;
   }
   function dropOldest(count) {
     const before = logFollow.following ? 0 : logEl.scrollHeight;
@@ -627,7 +645,8 @@ R"azops_web('use strict';
     const note = $('vm-note');
     let text = '', cls = 'note';
     const ended = s.state && s.state !== 'running';
-    if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
+)azops_web"
+R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated: Azure still bills compute until it is deallocated.'; cls = 'note hot'; }
     else if (vmState === 'deallocated') text = 'Deallocated: compute is not billed.';
     else if (vmState === 'absent') text = 'No such VM on Azure (not created yet, or gone): nothing is billed.';
     else if (ended && BILLED.includes(vmState)) {
@@ -637,8 +656,7 @@ R"azops_web('use strict';
     }
     const idle = parseTime(s.idle_deallocate_at), written = parseTime(s.updated_at);
     if (idle !== null) {
-)azops_web"
-R"azops_web(      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
+      // Counted on the writer's clock (which a simulation may run faster), not this browser's.
       const left = written === null ? null : (idle - written) / 1000 - (Date.now() - receivedAt) / 1000;
       text = (text ? text + ' ' : '') + 'Deallocates when idle at ' + clock(idle, false) +
         (left !== null && left > 0 ? ' (in ' + roughDur(left) + ')' : '') + '.';
@@ -832,7 +850,7 @@ R"azops_web(      // Counted on the writer's clock (which a simulation may run f
     unavailable = null;
     renderAll();
     // Last, as following the log reads its height: after every other change, one layout serves all.
-    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : []);
+    appendLog(Array.isArray(s.log_tail) ? s.log_tail.filter((l) => typeof l === 'string') : [], s.log_partial === true);
   }
   function applyUnavailable(text) {
     let why = null;
@@ -983,7 +1001,8 @@ R"azops_web(      // Counted on the writer's clock (which a simulation may run f
       $('fill').style.backgroundPosition = stripeStep * 6 + 'px 0';
     }
   }, 1000);
-  // For tests and for people debugging in the console: feed a status object as if it had arrived.
+)azops_web"
+R"azops_web(  // For tests and for people debugging in the console: feed a status object as if it had arrived.
   window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
   setConn('connecting');
   openSse();
