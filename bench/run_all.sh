@@ -108,6 +108,21 @@ verdict() {  # VALUE OP TARGET → PASS or MISS
     awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "PASS" : "MISS" }'
 }
 
+# CPU seconds the whole machine spent on processes since boot (user, nice, system, and time stolen
+# by other guests; interrupt time is left out, as loopback traffic lands there whoever caused it).
+machine_cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $9) / hz; exit }' /proc/stat
+}
+# CPU seconds of this script and its children so far. `times` must run in this shell: call it with a
+# redirection, never inside $(...), where a subshell would report its own (empty) account.
+own_cpu_seconds() {
+    times > "$work/times"
+    awk '{ for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } } END { print t }' "$work/times"
+}
+window_start_wall=$(date +%s.%N)
+window_start_machine=$(machine_cpu_seconds)
+own_cpu_seconds > "$work/own_start"
+
 rows=()
 add_row() {  # one table row; a `|` inside a cell (even in code) must be escaped in Markdown
     local cells=() cell
@@ -270,6 +285,13 @@ add_row "GET /api/azure-ops-status, $status_bytes-byte status (req/s)" \
     "$(printf 'azops serve %.0f vs nginx %.0f: ratio %s' "$azops_rps" "$nginx_rps" "$http_ratio")" "≥ 0.5" "$http_verdict" \
     "best of 2 rounds of \`wrk -t2 -c32 -d${duration}s URL\` against \`azops serve --status-file F --port 0 --no-open\` and nginx ($(nproc) workers, sendfile, access_log off)"
 
+# Both servers stop here, so that their CPU time counts as this script's own.
+for pid in "${pids[@]}"; do
+    kill "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+done
+pids=()
+
 # ---------------------------------------------------------------------------------------------------
 say "4. memory of one Tracker over 10M lines"
 memory_out=$("$build/tracker_memory" "$big_log" 10000000 100000) || die "tracker_memory failed"
@@ -288,10 +310,16 @@ add_row "VmRSS growth of one Tracker, 100k → 10M lines ($passes pass(es) over 
 
 # ---------------------------------------------------------------------------------------------------
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-# Other work on the machine slows the two sides of a ratio unevenly: say so rather than trust it.
+# Other work on the machine slows the two sides of a ratio unevenly: measure how much CPU the rest of
+# the machine took while the figures were measured, and say so rather than trust them.
+own_cpu_seconds > "$work/own_end"
+own_cpu=$(awk -v a="$(cat "$work/own_start")" -v b="$(cat "$work/own_end")" 'BEGIN { print b - a }')
+read -r other_cpu other_pct < <(awk -v w0="$window_start_wall" -v w1="$(date +%s.%N)" -v m0="$window_start_machine" \
+    -v m1="$(machine_cpu_seconds)" -v own="$own_cpu" -v n="$(nproc)" \
+    'BEGIN { other = m1 - m0 - own; if (other < 0) other = 0; printf "%.1f %.1f\n", other, 100 * other / ((w1 - w0) * n) }')
 busy_note=""
-if awk -v a="${load_before%% *}" -v b="${load_after%% *}" -v n="$(nproc)" 'BEGIN { exit !(a > n || b > n) }'; then
-    busy_note="The machine was busy (1-minute load average $load_before before, $load_after after, on $(nproc) cores): the wall-time figures are unreliable; rerun on a quiet machine."
+if awk -v p="$other_pct" 'BEGIN { exit !(p > 10) }'; then
+    busy_note="The machine was busy: other processes took $other_cpu CPU seconds ($other_pct % of its $(nproc) cores) while the figures were measured, so the wall-time figures are unreliable; rerun on a quiet machine."
     echo "WARNING: $busy_note"
 fi
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -308,7 +336,7 @@ memory=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "| kernel | $(uname -sr) |"
     echo "| compiler | $("$cxx" --version | head -n 1), -O3 -DNDEBUG |"
     echo "| nginx, wrk | $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }') |"
-    echo "| load average before and after the run | $load_before; $load_after |"
+    echo "| other processes while measuring | $other_cpu CPU s, $other_pct % of the machine (load average $load_before before, $load_after after, this run included) |"
     echo
     echo "| figure | measured | target | | command |"
     echo "|---|---|---|---|---|"
