@@ -4560,8 +4560,13 @@ private:
 //    current step's time left is the lognormal expectation given how long it has run, so a step
 //    longer than all of history still has time left. While every step so far came from the
 //    build cache, the cache may go on answering: where it stops is weighed from past rebuilds
-//    and from how long this run's cache hits took. The estimate follows the median course
-//    (where the cache stops, then the speed); the range is the 10th-90th percentile over all.
+//    and from how long this run's cache hits took. Of all the courses (where the cache stops,
+//    the speed), the estimate is the time left with the least expected error relative to the
+//    time really left (errors about less than a minute count in seconds): the median of the
+//    courses' times left, each weighted by its probability over its time left. With nothing yet
+//    known of the speed, that is history's typical time x e^(-0.3^2), about 9 % under it (a
+//    guess k times too low is wrong by less, relative to the time really left, than one k times
+//    too high). The range is the 10th-90th percentile over all courses.
 //    As ninja does, once some work is done (15 s and 5 % of the expected work) the run must stay
 //    within a sane factor (5x) of history, or history is dropped.
 //  - tasks (`task_progress`, e.g. a benchmark under "benchmark_per_task"): history's mean task
@@ -4594,6 +4599,7 @@ struct EtaOptions {
     double max_history_factor = 5;        // a run this many times faster or slower is not comparable
     int max_step_difference = 2;          // past runs with this many more or fewer steps still compare
     double speed_spread = 0.3;            // prior spread of ln(this run's speed / history's)
+    double error_floor_seconds = 60;      // errors about less time left than this count in seconds
     double prior_tasks = 3;               // task mode: history's mean weighs as this many finished tasks
     double stall_min_seconds = 300;       // never call a step stalled before 5 minutes of silence
     double stall_step_factor = 3;         // nor before 3x what history says the current step takes
@@ -5361,22 +5367,23 @@ private:
         const int jc = p->past_current;
         // Every way the run may go on (where the cache stops answering; its speed) is a course
         // with a probability. Along each, the current step's expected time left given how long it
-        // has run, plus the steps after it; around it, the spread past runs show for those steps
-        // (widened when this run's steps disagree more than that). The estimate follows the
-        // median course: the median place where the cache stops, then the median speed; the range
-        // is the 10th-90th percentile of all courses together.
+        // has run, plus the steps after it (and the cache hits before its uncached work); around
+        // it, the spread past runs show for those steps (widened when this run's steps disagree
+        // more than that). Which course the run is on is what is unknown, so the estimate is the
+        // one whose expected error relative to the time really left is least: the median of the
+        // courses' times left, each weighted by its probability over its time left (an ETA of 10
+        // minutes when 1 is left is ten times wrong, one of 1 minute when 10 are left only 0.9).
+        // Below `error_floor_seconds` an error counts in seconds: a slim chance that only a few
+        // cache hits are left must not pull the ETA of a long build down to nothing. The range is
+        // the 10th to 90th percentile of all courses together.
         const auto stops = cache_stops(*p);
-        double below = 0;
-        std::size_t median_stop = 0;
-        while (median_stop + 1 < stops.size() && below + stops[median_stop].second < 0.5) {
-            below += stops[median_stop++].second;
-        }
-        std::vector<std::pair<double, double>> means;  // along the median stop: seconds left, probability
+        const double hit_seconds = p->cache_streak > 0 ? std::exp(p->hit_log_median) : 0.0;
+        std::vector<std::pair<double, double>> means;  // a course's seconds left, its probability / them
         std::vector<detail::eta::LognormalPart> parts;
-        for (std::size_t s = 0; s < stops.size(); ++s) {
-            const auto [first_uncached, stop_weight] = stops[s];
+        for (const auto& [first_uncached, stop_weight] : stops) {
             const bool timed_current = first_uncached == p->current - 1 && p->has(jc);
             const int from = timed_current ? jc + 1 : p->first_past_from(first_uncached, total_);
+            const double hits_left = hit_seconds * (first_uncached - (p->current - 1));
             double typical_left = 0;
             double step_variance = 0;
             for (int j = from; j < static_cast<int>(p->typical.size()); ++j) {
@@ -5387,7 +5394,7 @@ private:
             }
             for (const auto& speed : p->speeds) {
                 const double scale = std::exp(speed.log_scale);
-                double mean = scale * typical_left;
+                double mean = hits_left + scale * typical_left;
                 double variance = scale * scale * step_variance;
                 if (timed_current) {
                     const auto k = static_cast<std::size_t>(jc);
@@ -5396,18 +5403,20 @@ private:
                     variance += p->spread_inflation *
                                 detail::eta::lognormal_time_left_variance(median, p->spread[k], p->current_elapsed);
                 }
-                if (s == median_stop) means.emplace_back(mean, speed.weight);
-                if (mean > 0) {
+                if (mean > 0 && stop_weight * speed.weight > 0) {
+                    means.emplace_back(mean, stop_weight * speed.weight / std::max(mean, options_.error_floor_seconds));
                     const double sigma2 = std::log1p(variance / (mean * mean));
                     parts.push_back({std::log(mean) - sigma2 / 2, std::sqrt(sigma2), stop_weight * speed.weight});
                 }
             }
         }
-        e.seconds = detail::eta::weighted_median(std::move(means));
-        if (!parts.empty() && *e.seconds > 0) {
-            e.range = EtaRange{std::min(*e.seconds, detail::eta::mixture_quantile(parts, 0.1)),
-                               std::max(*e.seconds, detail::eta::mixture_quantile(parts, 0.9))};
+        if (parts.empty()) {
+            e.seconds = 0.0;
+            return e;
         }
+        e.seconds = detail::eta::weighted_median(std::move(means));
+        e.range = EtaRange{std::min(*e.seconds, detail::eta::mixture_quantile(parts, 0.1)),
+                           std::max(*e.seconds, detail::eta::mixture_quantile(parts, 0.9))};
         return e;
     }
 
