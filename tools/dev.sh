@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two entry points on a fresh Debian 12 machine:
 #   bash tools/dev.sh demo   install what is missing, build, run setup-waa in simulation with its dashboard open
-#   bash tools/dev.sh test   install what is missing, build with g++ (CMake and meson) and clang++, run every test
+#   bash tools/dev.sh test   install what is missing, build with g++ (CMake and meson) and clang++ (with
+#                            ASan + UBSan, TSan and the fuzzers), run every test, clang-tidy the headers
 # Build folders go under build/ (override with AZOPS_BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,11 +69,6 @@ run_tests() {
   log "ctest (g++)"
   ctest --test-dir "$BUILD_ROOT/gcc" -j "$JOBS" --output-on-failure --timeout 600
 
-  cmake_build clang clang++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=OFF \
-    -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-30}"
-  log "ctest (clang++, with the fuzzers)"
-  ctest --test-dir "$BUILD_ROOT/clang" -j "$JOBS" --output-on-failure --timeout 600
-
   log "meson build and test (g++)"
   rm -rf "$BUILD_ROOT/meson"
   meson setup "$BUILD_ROOT/meson" "$ROOT" -Dbrowser_tests=enabled >/dev/null
@@ -83,13 +79,15 @@ run_tests() {
   bash tools/clang_tidy.sh
 }
 
-# Every test but the browser suites and the install-consumer one under ASan + UBSan; the unit and
-# server tests (tracker, writer, server threads) under TSan. tests/tsan.supp says what it hides and why.
+# The clang++ build (warnings are errors there too) is the ASan + UBSan one: every test but the
+# browser suites and the install-consumer one, and the fuzzers. Then the unit and server tests
+# (tracker, writer, server threads) under TSan. tests/tsan.supp says what it hides and why.
 run_sanitizers() {
   local asan="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
   cmake_build asan clang++ RelWithDebInfo -DAZOPS_BROWSER_TESTS=OFF \
+    -DAZOPS_BUILD_FUZZERS=ON -DAZOPS_FUZZ_SECONDS="${AZOPS_FUZZ_SECONDS:-30}" \
     "-DCMAKE_CXX_FLAGS=$asan" "-DCMAKE_EXE_LINKER_FLAGS=$asan"
-  log "ctest (clang++, ASan + UBSan)"
+  log "ctest (clang++, ASan + UBSan, with the fuzzers)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$BUILD_ROOT/asan" -E 'browser|cmake:' -j "$JOBS" --output-on-failure --timeout 600
 
