@@ -190,6 +190,14 @@ struct SplitRecord {
     }
 };
 
+// `stream` through a LineSplitter bounded at 1000 bytes, in chunks of `chunk` bytes.
+SplitRecord split_in_chunks(std::string_view stream, std::size_t chunk) {
+    azops::LineSplitter splitter(1000);
+    SplitRecord r;
+    for (std::size_t at = 0; at < stream.size(); at += chunk) r.feed(splitter, stream.substr(at, chunk));
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("LineSplitter: a line redrawn with carriage returns hands on each drawing before it ends") {
@@ -235,9 +243,7 @@ TEST_CASE("LineSplitter: a bar redrawn for hours holds only its last drawing, ho
     const std::string shown = "pip download 100000 of 100000";
     for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, stream.size()}) {
         CAPTURE(chunk);
-        azops::LineSplitter splitter(1000);
-        SplitRecord r;
-        for (std::size_t at = 0; at < stream.size(); at += chunk) r.feed(splitter, std::string_view(stream).substr(at, chunk));
+        const SplitRecord r = split_in_chunks(stream, chunk);
         CHECK(r.lines == std::vector<std::string>{shown});  // whole: what was overwritten cut nothing
         if (chunk != stream.size()) {
             REQUIRE_FALSE(r.drawings.empty());
@@ -250,10 +256,7 @@ TEST_CASE("LineSplitter: a redraw after a line too long to keep shows the redraw
     const std::string stream = std::string(100000, 'x') + "\rdone\n";
     for (const std::size_t chunk : {std::size_t{1}, std::size_t{4096}, stream.size()}) {
         CAPTURE(chunk);
-        azops::LineSplitter splitter(1000);
-        SplitRecord r;
-        for (std::size_t at = 0; at < stream.size(); at += chunk) r.feed(splitter, std::string_view(stream).substr(at, chunk));
-        CHECK(r.lines == std::vector<std::string>{"done"});
+        CHECK(split_in_chunks(stream, chunk).lines == std::vector<std::string>{"done"});
     }
 }
 

@@ -297,6 +297,14 @@ azops::VmInfo vm_state(const char* state) {
     return vm;
 }
 
+// A running VM of `size`, in `region` when one is given (else the default region).
+azops::VmInfo running_vm(const char* size, const char* region = nullptr) {
+    azops::VmInfo vm = vm_state("running");
+    vm.size = size;
+    if (region != nullptr) vm.region = region;
+    return vm;
+}
+
 }  // namespace
 
 TEST_CASE("Tracker: a command's output that is a docker build becomes the docker_build operation") {
@@ -493,10 +501,7 @@ TEST_CASE("Tracker: billing follows the VM state, to the cent") {
     ScratchDir dir;
     ManualClock clock;
     azops::Tracker tracker(options_for(dir, clock));
-    azops::VmInfo vm = vm_state("running");
-    vm.size = "Standard_D8ds_v5";
-    vm.region = "eastus";
-    tracker.set_vm(vm);
+    tracker.set_vm(running_vm("Standard_D8ds_v5", "eastus"));
     tracker.begin("setup-waa");
     clock.advance(std::chrono::hours(1));        // running: 0.452
     tracker.set_vm(vm_state("stopped"));         // stopped from inside: still billed
@@ -534,10 +539,7 @@ TEST_CASE("Tracker: a VM still allocated after the task ended goes on costing un
     ScratchDir dir;
     ManualClock clock;
     azops::Tracker tracker(options_for(dir, clock));
-    azops::VmInfo vm = vm_state("running");
-    vm.size = "Standard_D8ds_v5";
-    vm.region = "eastus";
-    tracker.set_vm(vm);
+    tracker.set_vm(running_vm("Standard_D8ds_v5", "eastus"));
     tracker.begin("setup-waa");
     clock.advance(std::chrono::hours(1));
     tracker.succeed();
@@ -576,9 +578,7 @@ TEST_CASE("Tracker: an unknown size is 'rate unknown', never $0.00") {
     ScratchDir dir;
     ManualClock clock;
     azops::Tracker tracker(options_for(dir, clock));
-    azops::VmInfo vm = vm_state("running");
-    vm.size = "Standard_Z99_vNext";
-    tracker.set_vm(vm);
+    tracker.set_vm(running_vm("Standard_Z99_vNext"));
     tracker.begin("t");
     clock.advance(std::chrono::hours(1));
     const auto s = tracker.snapshot();
@@ -596,9 +596,7 @@ TEST_CASE("Tracker: the original specification's rates by configuration") {
     auto options = options_for(dir, clock);
     options.cost.rate_file = std::string(AZOPS_TEST_DATA_DIR) + "/prices/original_spec_rates.json";
     azops::Tracker tracker(options);
-    azops::VmInfo vm = vm_state("running");
-    vm.size = "Standard_D8ds_v5";
-    tracker.set_vm(vm);
+    tracker.set_vm(running_vm("Standard_D8ds_v5"));
     tracker.begin("t");
     clock.advance(std::chrono::minutes(30));
     const auto s = tracker.snapshot();
@@ -683,9 +681,7 @@ TEST_CASE("Tracker: silence much longer than the step takes sets stalled_seconds
     ManualClock clock;
     auto options = options_for(dir, clock);
     azops::Tracker tracker(options);
-    azops::VmInfo vm = vm_state("running");
-    vm.size = "Standard_D8ds_v5";
-    tracker.set_vm(vm);
+    tracker.set_vm(running_vm("Standard_D8ds_v5"));
     tracker.begin("run-waa");
     tracker.operation("benchmark");
     tracker.log("[2026-01-28 22:55:15,221 INFO run/262-MainProcess] Left tasks:");

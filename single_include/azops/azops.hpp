@@ -6078,13 +6078,7 @@ public:
     // (LineSplitter's bound). Sanitised here and read by the current operation's parser; the file
     // is written later by the writer's thread. It ends a line being redrawn (see `log_redraw`).
     void log(std::string_view raw_line, std::size_t cut_bytes = 0) {
-        std::string scratch;
-        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            take_line_locked(clean, now_seconds());
-        }
-        writer_->notify();
+        take_raw(raw_line, cut_bytes, &Tracker::take_line_locked);
     }
 
     // A line that has not ended yet, as a terminal shows it now: a `\r` progress bar (wget's, pip's)
@@ -6092,13 +6086,7 @@ public:
     // drawing replacing the one before, and the parser reads each drawing; the next line logged is
     // taken as its end and replaces it.
     void log_redraw(std::string_view raw_line, std::size_t cut_bytes = 0) {
-        std::string scratch;
-        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            take_drawing_locked(clean, now_seconds());
-        }
-        writer_->notify();
+        take_raw(raw_line, cut_bytes, &Tracker::take_drawing_locked);
     }
 
     // A chunk of a command's raw output, as one read of its pipe returned it: `splitter` (the
@@ -6287,6 +6275,17 @@ private:
     detail::OperationRun& current_run_locked() {
         if (!run_) run_.emplace(status_.operation, history_ ? &*history_ : nullptr, now_seconds(), options_.eta);
         return *run_;
+    }
+
+    // Sanitises a raw line outside the lock, then hands it to `take` under it.
+    void take_raw(std::string_view raw_line, std::size_t cut_bytes, void (Tracker::*take)(std::string_view, double)) {
+        std::string scratch;
+        const std::string_view clean = sanitize_line_into(raw_line, scratch, cut_bytes);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            (this->*take)(clean, now_seconds());
+        }
+        writer_->notify();
     }
 
     // A sanitised line that ended: it replaces the drawing of itself, if one shows.
