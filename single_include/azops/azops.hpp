@@ -7583,7 +7583,7 @@ inline BrowserResult open_browser(const std::string& url, bool allowed) {
 // azops/detail/dashboard_html.hpp — the dashboard page, embedded.
 // generated from web/azure_ops.html by tools/embed_web.py — do not edit.
 //
-// 48201 bytes in 4 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
+// 48727 bytes in 4 raw-string pieces of at most 16000 bytes (MSVC's per-literal limit).
 // Thread-safety: a constant. Errors: none.
 // clang-format off
 
@@ -8449,6 +8449,15 @@ R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated
   }
 
   // ---- transport: SSE first, polling when SSE fails ----
+  // Events that come faster than this page can draw them (a busy machine, a flooding log) queue up;
+  // drawing each would leave the page further behind with every one. Only the newest event waiting
+  // is drawn, once the page is free (skipped log lines show as a gap, as between two polls).
+  let undrawn = null;
+  function drawSoon(draw) {
+    const idle = undrawn === null;
+    undrawn = draw;
+    if (idle) setTimeout(() => { const newest = undrawn; undrawn = null; newest(); }, 0);
+  }
   function setConn(state) {
     if (state === connState) return;
     connState = state;
@@ -8463,8 +8472,8 @@ R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated
     const source = new EventSource('api/azure-ops-events');
     es = source;
     source.addEventListener('open', () => { stopPolling(); setConn('live'); });
-    source.addEventListener('status', (ev) => { stopPolling(); setConn('live'); applyText(ev.data); });
-    source.addEventListener('unavailable', (ev) => { stopPolling(); setConn('live'); applyUnavailable(ev.data); });
+    source.addEventListener('status', (ev) => { stopPolling(); setConn('live'); drawSoon(() => applyText(ev.data)); });
+    source.addEventListener('unavailable', (ev) => { stopPolling(); setConn('live'); drawSoon(() => applyUnavailable(ev.data)); });
     source.addEventListener('error', () => {
       if (es !== source) return;
       if (source.readyState === EventSource.CLOSED) {
@@ -8570,7 +8579,8 @@ R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated
       else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
     }
   });
-  $('vnc').addEventListener('click', (ev) => { if ($('vnc').getAttribute('aria-disabled') === 'true') ev.preventDefault(); });
+)azops_web"
+R"azops_web(  $('vnc').addEventListener('click', (ev) => { if ($('vnc').getAttribute('aria-disabled') === 'true') ev.preventDefault(); });
 
   const reducedMotion = window.matchMedia ? window.matchMedia('(prefers-reduced-motion: reduce)') : null;
   let stripeStep = 0;
@@ -8582,8 +8592,7 @@ R"azops_web(    if (vmState === 'stopped') { text = 'Stopped but still allocated
       $('fill').style.backgroundPosition = stripeStep * 6 + 'px 0';
     }
   }, 1000);
-)azops_web"
-R"azops_web(  // For tests and for people debugging in the console: feed a status object as if it had arrived.
+  // For tests and for people debugging in the console: feed a status object as if it had arrived.
   window.azopsPage = Object.freeze({ applyStatus: (s) => applyStatus(JSON.parse(JSON.stringify(s))) });
   setConn('connecting');
   openSse();

@@ -323,6 +323,32 @@ describe('azops serve, for a file another process writes', () => {
     await close();
   });
 
+  test('events that come while the page is busy are drawn once, the newest, not one by one', { timeout: 30000 }, async () => {
+    const dir = cleanup.dir('azops-serve-');
+    const file = path.join(dir, 's.json');
+    let status = statusIn(file, 'running', { log_tail: ['line 0'] });
+    writeStatusFile(file, status);
+    const { page, close } = await openPage(await serve(file));
+    await page.waitForFunction(() => document.querySelector('#log .chunk:last-child > div:last-child')?.textContent === 'line 0');
+    await page.evaluate(() => {
+      window.logDraws = 0;
+      new MutationObserver(() => { window.logDraws += 1; }).observe(document.querySelector('#log'), { childList: true, subtree: true });
+    });
+    // The page's thread is busy for 3 s while the file changes 15 times (the server looks every 100 ms).
+    const busy = page.evaluate(() => { const end = Date.now() + 3000; while (Date.now() < end); });
+    for (let n = 1; n <= 15; n++) {
+      status = { ...status, log_tail: [...status.log_tail, `line ${n}`], updated_at: isoNow() };
+      writeStatusFile(file, status);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await busy;
+    await page.waitForFunction(() => document.querySelector('#log .chunk:last-child > div:last-child')?.textContent === 'line 15');
+    assert.deepEqual(await logText(page), Array.from({ length: 16 }, (_, n) => `line ${n}`));
+    const draws = await page.evaluate(() => window.logDraws);
+    assert.ok(draws <= 3, `the log was drawn ${draws} times for 15 events that waited`);
+    await close();
+  });
+
   test('Stop on a page served for another process\'s file stops that process\'s child', { timeout: 30000 }, async () => {
     const dir = cleanup.dir('azops-serve-stop-');
     const statusFile = path.join(dir, 's.json');
