@@ -43,6 +43,7 @@
 namespace {
 
 using nlohmann::json;
+using azops_test::take_chunks;
 using azops_test::ScratchDir;
 using azops_test::read_file;
 using azops_test::write_file;
@@ -138,21 +139,6 @@ struct HttpReply {
     int status = 0;
     std::string body;
 };
-
-// Reads a chunked body's data out of `raw` (complete chunks only), leaving the rest in `raw`.
-std::string take_chunks(std::string& raw) {
-    std::string data;
-    while (true) {
-        const auto line_end = raw.find("\r\n");
-        if (line_end == std::string::npos) break;
-        const std::size_t size = std::stoul(raw.substr(0, line_end), nullptr, 16);
-        if (raw.size() < line_end + 2 + size + 2) break;
-        data += raw.substr(line_end + 2, size);
-        raw.erase(0, line_end + 2 + size + 2);
-        if (size == 0) break;
-    }
-    return data;
-}
 
 int connect_loopback(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

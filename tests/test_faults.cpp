@@ -124,8 +124,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+using azops_test::take_chunks;
 using azops_test::read_file;
 using azops_test::ScratchDir;
+using azops_test::SseItem;
 
 constexpr std::uint32_t kSeed = 20261129;
 
@@ -589,19 +591,6 @@ struct Reply {
     std::string body;
 };
 
-// Complete chunks of `raw` decoded into `out`; an incomplete one stays in `raw`.
-void dechunk(std::string& raw, std::string& out) {
-    for (;;) {
-        const auto eol = raw.find("\r\n");
-        if (eol == std::string::npos) return;
-        const std::size_t size = std::stoul(raw.substr(0, eol), nullptr, 16);
-        if (raw.size() < eol + 2 + size + 2) return;
-        out += raw.substr(eol + 2, size);
-        raw.erase(0, eol + 2 + size + 2);
-        if (size == 0) return;
-    }
-}
-
 std::optional<Reply> parse_reply(const std::string& raw) {
     const auto end = raw.find("\r\n\r\n");
     if (end == std::string::npos || !starts_with(raw, "HTTP/1.1 ") || raw.size() < 12) return std::nullopt;
@@ -609,7 +598,7 @@ std::optional<Reply> parse_reply(const std::string& raw) {
     r.status = std::atoi(raw.substr(9, 3).c_str());
     r.head = lower(raw.substr(0, end + 2));
     std::string rest = raw.substr(end + 4);
-    if (contains(r.head, "\r\ntransfer-encoding: chunked\r\n")) dechunk(rest, r.body);
+    if (contains(r.head, "\r\ntransfer-encoding: chunked\r\n")) r.body += take_chunks(rest);
     else r.body = rest;
     return r;
 }
@@ -623,12 +612,6 @@ std::optional<Reply> http_get(int port, std::string_view path) {
     const auto raw = http_exchange(port, get_request(port, path));
     return raw ? parse_reply(*raw) : std::nullopt;
 }
-
-struct SseEvent {
-    std::string event = "message";
-    std::string id;
-    std::string data;
-};
 
 // An event stream read as a browser reads it (comments skipped).
 class SseStream {
@@ -645,8 +628,8 @@ public:
     int status() const noexcept { return status_; }
 
     // The next event that satisfies `wanted`; nullopt when none does before `timeout`.
-    std::optional<SseEvent> next_where(const std::function<bool(const SseEvent&)>& wanted,
-                                       std::chrono::milliseconds timeout) {
+    std::optional<SseItem> next_where(const std::function<bool(const SseItem&)>& wanted,
+                                      std::chrono::milliseconds timeout) {
         const auto deadline = SteadyClock::now() + timeout;
         for (;;) {
             while (auto e = take_event()) {
@@ -659,12 +642,14 @@ public:
                 status_ = starts_with(raw_, "HTTP/1.1 ") ? std::atoi(raw_.substr(9, 3).c_str()) : -1;
                 raw_.erase(0, end + 4);
             }
-            dechunk(raw_, text_);
+            std::string body;
+            body += take_chunks(raw_);
+            parser_.feed(body);
         }
     }
 
-    std::optional<SseEvent> next(std::chrono::milliseconds timeout) {
-        return next_where([](const SseEvent&) { return true; }, timeout);
+    std::optional<SseItem> next(std::chrono::milliseconds timeout) {
+        return next_where([](const SseItem&) { return true; }, timeout);
     }
 
     // Ends the connection; `reset` sends an RST instead of a FIN, as a crashed browser would.
@@ -679,44 +664,16 @@ public:
     }
 
 private:
-    std::optional<SseEvent> take_event() {
-        for (;;) {
-            const auto eol = text_.find('\n');
-            if (eol == std::string::npos) return std::nullopt;
-            const std::string line = text_.substr(0, eol);
-            text_.erase(0, eol + 1);
-            if (line.empty()) {
-                if (!has_data_) {
-                    pending_ = SseEvent{};
-                    continue;
-                }
-                SseEvent done = pending_;
-                pending_ = SseEvent{};
-                has_data_ = false;
-                return done;
-            }
-            if (line[0] == ':') continue;
-            const auto colon = line.find(':');
-            const std::string field = line.substr(0, colon);
-            std::string value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
-            if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-            if (field == "data") {
-                pending_.data += (has_data_ ? "\n" : "") + value;
-                has_data_ = true;
-            } else if (field == "event") {
-                pending_.event = value;
-            } else if (field == "id") {
-                pending_.id = value;
-            }
-        }
+    std::optional<SseItem> take_event() {
+        auto item = parser_.next();
+        while (item && item->is_comment) item = parser_.next();
+        return item;
     }
 
     int fd_;
     int status_ = 0;
     std::string raw_;
-    std::string text_;
-    SseEvent pending_;
-    bool has_data_ = false;
+    azops_test::SseParser parser_;
 };
 
 std::size_t open_fd_count() { return names_in("/proc/self/fd").size(); }
@@ -1154,7 +1111,7 @@ TEST_CASE("the server keeps serving while its status file goes missing, is cut, 
         CAPTURE(what);
         apply();
         const auto gone = sse.next_where(
-            [&](const SseEvent& e) {
+            [&](const SseItem& e) {
                 const auto body = nlohmann::json::parse(e.data, nullptr, false);
                 return e.event == "unavailable" && body.is_object() &&
                        starts_with(body.value("error", std::string()), reason);
@@ -1176,7 +1133,7 @@ TEST_CASE("the server keeps serving while its status file goes missing, is cut, 
         if (undo) undo();
         const std::string valid = status_document(++step);
         REQUIRE(azops::write_file_atomically(path, valid).ok);
-        const auto back = sse.next_where([&](const SseEvent& e) { return e.event == "status" && e.data == valid; }, 5000ms);
+        const auto back = sse.next_where([&](const SseItem& e) { return e.event == "status" && e.data == valid; }, 5000ms);
         CHECK_MESSAGE(back, "the status did not come back on the event stream");
         const auto served = http_get(port, "/api/azure-ops-status");
         REQUIRE(served);

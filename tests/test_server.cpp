@@ -243,19 +243,6 @@ struct HttpReply {
     }
 };
 
-// Decodes complete chunks from `raw` into `out`, leaving an incomplete one in `raw`.
-void dechunk(std::string& raw, std::string& out) {
-    for (;;) {
-        const auto eol = raw.find("\r\n");
-        if (eol == std::string::npos) return;
-        const std::size_t size = std::stoul(raw.substr(0, eol), nullptr, 16);
-        if (raw.size() < eol + 2 + size + 2) return;
-        out += raw.substr(eol + 2, size);
-        raw.erase(0, eol + 2 + size + 2);
-        if (size == 0) return;
-    }
-}
-
 std::optional<HttpReply> parse_head(const std::string& raw, std::size_t& body_start) {
     const auto end = raw.find("\r\n\r\n");
     if (end == std::string::npos) return std::nullopt;
@@ -283,7 +270,7 @@ std::optional<HttpReply> parse_reply(const std::string& raw) {
     if (!reply) return std::nullopt;
     std::string rest = raw.substr(body_start);
     if (lower(reply->header("Transfer-Encoding")) == "chunked") {
-        dechunk(rest, reply->body);
+        reply->body += azops_test::take_chunks(rest);
     } else {
         reply->body = rest;
     }
@@ -327,16 +314,9 @@ void check_security_headers(const HttpReply& r) {
     for (const auto& h : r.headers) CHECK_MESSAGE(h.first.rfind("access-control-", 0) != 0, h.first);
 }
 
-// A Server-Sent Events client that parses the stream as a browser does (WHATWG HTML §9.2): lines end
-// at CRLF, LF or a lone CR; a blank line dispatches; lines starting with ':' are comments.
-struct SseItem {
-    bool is_comment = false;
-    std::string comment;
-    std::string event = "message";
-    std::string id;
-    std::string data;
-};
+using azops_test::SseItem;
 
+// An event stream read over a raw socket; items come out as a browser would parse them.
 class SseClient {
 public:
     explicit SseClient(int port, const std::string& extra_headers = {}) : conn_(port) {
@@ -364,8 +344,10 @@ public:
         const auto deadline = SteadyClock::now() + timeout;
         if (!head(timeout)) return std::nullopt;
         for (;;) {
-            dechunk(raw_, text_);
-            if (auto item = parse_one()) return item;
+            std::string body;
+            body += azops_test::take_chunks(raw_);
+            parser_.feed(body);
+            if (auto item = parser_.next()) return item;
             if (SteadyClock::now() >= deadline) return std::nullopt;
             if (!conn_.read_some(raw_, deadline)) {
                 ended_ = true;
@@ -394,58 +376,15 @@ public:
         return ended_;
     }
 
-    const std::vector<std::string>& retries() const { return retries_; }
+    const std::vector<std::string>& retries() const { return parser_.retries(); }
     void close() { conn_.close(); }
 
 private:
-    std::optional<SseItem> parse_one() {
-        for (;;) {
-            const auto eol = text_.find_first_of("\r\n");
-            if (eol == std::string::npos) return std::nullopt;
-            if (text_[eol] == '\r' && eol + 1 == text_.size()) return std::nullopt;  // CR LF may be split
-            std::string line = text_.substr(0, eol);
-            text_.erase(0, eol + ((text_[eol] == '\r' && text_[eol + 1] == '\n') ? 2 : 1));
-            if (line.empty()) {
-                if (!has_data_) {
-                    pending_ = SseItem{};
-                    continue;
-                }
-                SseItem done = pending_;
-                pending_ = SseItem{};
-                has_data_ = false;
-                return done;
-            }
-            if (line[0] == ':') {
-                SseItem c;
-                c.is_comment = true;
-                c.comment = line.substr(1);
-                return c;
-            }
-            const auto colon = line.find(':');
-            const std::string field = line.substr(0, colon);
-            std::string value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
-            if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-            if (field == "data") {
-                pending_.data += (has_data_ ? "\n" : "") + value;
-                has_data_ = true;
-            } else if (field == "event") {
-                pending_.event = value;
-            } else if (field == "id") {
-                pending_.id = value;
-            } else if (field == "retry") {
-                retries_.push_back(value);
-            }
-        }
-    }
-
     Conn conn_;
     std::string raw_;
-    std::string text_;
     std::optional<HttpReply> head_;
-    SseItem pending_;
-    bool has_data_ = false;
+    azops_test::SseParser parser_;
     bool ended_ = false;
-    std::vector<std::string> retries_;
 };
 
 // A client that sends its request one byte at a time, forever (until told to stop).

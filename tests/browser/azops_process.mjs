@@ -1,5 +1,6 @@
-// Running the real `azops` binary (AZOPS_BIN) for the browser tests: start it, find the dashboard
-// address it prints, read what its child prints, and make sure nothing it started outlives a test.
+// Running the real `azops` binary (AZOPS_BIN) for the browser tests and the soak and Prometheus
+// scripts: start it, find the dashboard address it prints, read what its child prints, and make sure
+// nothing it started outlives a test.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,20 +41,12 @@ export function groupGone(pgid) {
   }
 }
 
-// One azops process. `output` is stdout and stderr together, as they arrived.
-export class AzopsProcess {
-  constructor(args, { cwd } = {}) {
-    if (!AZOPS_BIN) throw new Error('AZOPS_BIN is not set: point it at the built azops binary');
-    if (!fs.existsSync(AZOPS_BIN)) throw new Error(`AZOPS_BIN=${AZOPS_BIN} does not exist`);
-    this.args = args;
-    this.output = '';
-    this.stdout = '';
+// A child process a script owns: its exit code (or signal) once it has ended, and a stop that cannot
+// hang on a child that ignores SIGTERM.
+export class OwnedProcess {
+  constructor(command, args, spawnOptions) {
     this.exitCode = undefined;
-    this.child = spawn(AZOPS_BIN, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout.setEncoding('utf8');
-    this.child.stderr.setEncoding('utf8');
-    this.child.stdout.on('data', (text) => { this.output += text; this.stdout += text; });
-    this.child.stderr.on('data', (text) => { this.output += text; });
+    this.child = spawn(command, args, spawnOptions);
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exitCode = code === null ? signal : code;
@@ -63,6 +56,36 @@ export class AzopsProcess {
   }
 
   get pid() { return this.child.pid; }
+
+  // For a script that must go at once (hung or interrupted): no grace, no waiting.
+  kill() { this.child.kill('SIGKILL'); }
+
+  async stop() {
+    if (this.exitCode !== undefined) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+// One azops process. `output` is stdout and stderr together, as they arrived. `stdout: 'ignore'`
+// throws away what azops echoes of its command, for a command that prints too much to keep.
+export class AzopsProcess extends OwnedProcess {
+  constructor(args, { cwd, stdout = 'pipe' } = {}) {
+    if (!AZOPS_BIN) throw new Error('AZOPS_BIN is not set: point it at the built azops binary');
+    if (!fs.existsSync(AZOPS_BIN)) throw new Error(`AZOPS_BIN=${AZOPS_BIN} does not exist`);
+    super(AZOPS_BIN, args, { cwd, stdio: ['ignore', stdout, 'pipe'] });
+    this.args = args;
+    this.output = '';
+    this.stdout = '';
+    if (this.child.stdout) {
+      this.child.stdout.setEncoding('utf8');
+      this.child.stdout.on('data', (text) => { this.output += text; this.stdout += text; });
+    }
+    this.child.stderr.setEncoding('utf8');
+    this.child.stderr.on('data', (text) => { this.output += text; });
+  }
 
   // The dashboard address azops prints once it serves.
   async url(timeoutMs = 10000) {
@@ -76,14 +99,6 @@ export class AzopsProcess {
   // The first match of `re` in the output (e.g. the pid the child prints).
   async waitForOutput(re, timeoutMs = 10000) {
     return waitFor(() => re.exec(this.output), { timeoutMs, what: `${re} in the output of azops; got:\n${this.output}` });
-  }
-
-  async stop() {
-    if (this.exitCode !== undefined) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(timer);
   }
 }
 
@@ -117,6 +132,30 @@ export class Cleanup {
     }
     for (const d of this.dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   }
+
+  // The last resort of a hung or interrupted script: SIGKILL to all it tracks that can be killed
+  // (entries without `kill` go by other means), without waiting.
+  killNow() {
+    for (const p of this.processes) if (p.kill) p.kill();
+    for (const pid of this.groups) {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    for (const d of this.dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
+// For a script (not a node:test suite) that must fail rather than hang, and leave nothing behind
+// when interrupted: after `ms`, or on SIGINT/SIGTERM, prints FAIL, kills what `cleanup` tracks and
+// exits 1. Returns the watchdog timer, for the script to clear once it is done.
+export function failOnHangOrSignal(cleanup, ms, what) {
+  const bail = (why) => {
+    console.error(`FAIL: ${why}`);
+    cleanup.killNow();
+    process.exit(1);
+  };
+  const watchdog = setTimeout(() => bail(`${what} did not finish within ${ms / 1000} s`), ms);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => bail(`interrupted by ${signal}`));
+  return watchdog;
 }
 
 // Replaces the file at once, as the status writer does, so a reader never sees half of it.

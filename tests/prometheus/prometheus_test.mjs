@@ -10,7 +10,7 @@
 //
 // AZOPS_BIN, PROMETHEUS and PROMTOOL work instead of the options. Exit 0 when everything holds, 1 with
 // the reason otherwise (2 when the tools are missing); nothing it started outlives it.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -37,7 +37,7 @@ if (!fs.existsSync(opts.prometheus)) {
   process.exit(2);
 }
 process.env.AZOPS_BIN = path.resolve(opts.azops);
-const { Cleanup, waitFor } = await import('../browser/azops_process.mjs');
+const { Cleanup, OwnedProcess, failOnHangOrSignal, waitFor } = await import('../browser/azops_process.mjs');
 
 // Two WAA machines. The second task name holds a space and double quotes, which the exposition must
 // escape and Prometheus must read back unchanged.
@@ -103,21 +103,16 @@ function prometheusConfig(targets) {
   ].join('\n');
 }
 
-class PrometheusProcess {
+class PrometheusProcess extends OwnedProcess {
   constructor(configFile, dataDir, port, logFile) {
-    this.port = port;
-    this.logFile = logFile;
-    this.exitCode = undefined;
     const log = fs.openSync(logFile, 'w');
-    this.child = spawn(opts.prometheus, [
+    super(opts.prometheus, [
       `--config.file=${configFile}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
     ], { stdio: ['ignore', log, log] });
     fs.closeSync(log);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
-      this.exitCode = code === null ? signal : code;
-      resolve(this.exitCode);
-    }));
+    this.port = port;
+    this.logFile = logFile;
   }
 
   get base() { return `http://127.0.0.1:${this.port}`; }
@@ -144,18 +139,8 @@ class PrometheusProcess {
     if (body.status !== 'success') throw new Error(`query ${promql} failed: ${JSON.stringify(body)}`);
     return body.data.result;
   }
-
-  async stop() {
-    if (this.exitCode !== undefined) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(timer);
-  }
 }
 
-// Prometheus on a free port; another program may take the port between the probe and the bind, so
-// that case is tried again on a new port.
 // The PromQL the README shows: the lines of its promql block, and the `expr:` of its alert rules.
 function readmePromql() {
   const text = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -166,12 +151,15 @@ function readmePromql() {
   return { queries, alerts };
 }
 
+// Prometheus on a free port; another program may take the port between the probe and the bind, so
+// that case is tried again on a new port.
 async function startPrometheus(dir, targets) {
   const configFile = path.join(dir, 'prometheus.yml');
   fs.writeFileSync(configFile, prometheusConfig(targets));
   for (let attempt = 1; ; attempt++) {
     const prom = new PrometheusProcess(configFile, path.join(dir, `tsdb-${attempt}`), await freePort(),
       path.join(dir, `prometheus-${attempt}.log`));
+    cleanup.processes.push(prom);
     try {
       await prom.ready();
       return prom;
@@ -212,7 +200,6 @@ function promtoolFindings(body) {
 }
 
 const cleanup = new Cleanup();
-let prom;
 
 async function main() {
   const started = Date.now();
@@ -229,7 +216,7 @@ async function main() {
       cleanup.group(Number((await run.proc.waitForOutput(/^pid (\d+)$/m))[1]));
     }
 
-    prom = await startPrometheus(dir, RUNS.map((r) => hostPort(r.url)));
+    const prom = await startPrometheus(dir, RUNS.map((r) => hostPort(r.url)));
     const readyAt = Date.now();
 
     let missing = [];
@@ -294,7 +281,6 @@ async function main() {
     console.log(`  ${promtoolNote}`);
     console.log(`  whole test ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
-    if (prom) await prom.stop();
     await cleanup.run();
   }
   if (problems.length) {
@@ -305,27 +291,7 @@ async function main() {
   return 0;
 }
 
-// Last resort when the test hangs or is interrupted: kill what it started without waiting.
-function killEverything() {
-  if (prom) prom.child.kill('SIGKILL');
-  for (const p of cleanup.processes) p.child.kill('SIGKILL');
-  for (const pid of cleanup.groups) {
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  for (const d of cleanup.dirs) fs.rmSync(d, { recursive: true, force: true });
-}
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: the test did not finish within ${WHOLE_TEST_MS / 1000} s`);
-  killEverything();
-  process.exit(1);
-}, WHOLE_TEST_MS);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    console.error(`FAIL: interrupted by ${signal}`);
-    killEverything();
-    process.exit(1);
-  });
-}
+const watchdog = failOnHangOrSignal(cleanup, WHOLE_TEST_MS, 'the test');
 main().then((code) => {
   clearTimeout(watchdog);
   process.exitCode = code;

@@ -29,7 +29,7 @@
 //
 // Options: --pages 50 --pages-per-context 5 --rate 3000 --readers 3 --sse-clients 4 --reload-ms 2000.
 // AZOPS_BIN may stand for --azops; AZOPS_CHROMIUM names the browser (default /usr/bin/chromium).
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -81,7 +81,7 @@ if (usage.length) {
   process.exit(2);
 }
 process.env.AZOPS_BIN = path.resolve(opts.azops);
-const { Cleanup, waitFor } = await import('../browser/azops_process.mjs');
+const { Cleanup, failOnHangOrSignal, waitFor } = await import('../browser/azops_process.mjs');
 const cleanup = new Cleanup();
 
 // Fifty pages of a log that floods want several cores; on a small machine they would take the CPU
@@ -107,39 +107,6 @@ function random() {
   seed ^= seed >>> 17;
   seed ^= seed << 5; seed >>>= 0;
   return seed / 4294967296;
-}
-
-// ---- azops, with its echo of the build's output thrown away (it is hundreds of MB) ----
-class Azops {
-  constructor(args, cwd) {
-    this.stderr = '';
-    this.exitCode = undefined;
-    this.child = spawn(process.env.AZOPS_BIN, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (text) => { this.stderr = (this.stderr + text).slice(-20000); });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
-      this.exitCode = code === null ? signal : code;
-      resolve(this.exitCode);
-    }));
-  }
-
-  get pid() { return this.child.pid; }
-
-  url() {
-    return waitFor(() => {
-      if (this.exitCode !== undefined) throw new Error(`azops exited (${this.exitCode}) before serving:\n${this.stderr}`);
-      const match = /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(this.stderr);
-      return match && match[1];
-    }, { timeoutMs: 10000, what: `the dashboard address; azops said:\n${this.stderr}` });
-  }
-
-  async stop() {
-    if (this.exitCode !== undefined) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await this.exited;
-    clearTimeout(timer);
-  }
 }
 
 // ---- /proc sampling ----
@@ -476,12 +443,11 @@ async function main() {
   const childSummary = path.join(dir, 'child.json');
   const startFile = path.join(dir, 'start');
   const finishFile = path.join(dir, 'finish');
-  const azops = new Azops(['run', '--no-open', '--port', '0', '--status-file', statusFile, '--task', 'soak-build',
+  // Its echo of the build's output is thrown away: it is hundreds of MB.
+  const azops = cleanup.azops(['run', '--no-open', '--port', '0', '--status-file', statusFile, '--task', 'soak-build',
     '--operation', 'docker_build', '--vm-size', 'Standard_D8ds_v5', '--', process.execPath,
     path.join(HERE, 'buildkit_child.mjs'), '--seconds', String(SECONDS), '--rate', String(RATE),
-    '--pid-file', pidFile, '--summary', childSummary, '--start-when', startFile, '--finish-when', finishFile], dir);
-  cleanup.processes.push(azops);
-  started.push(azops.child);
+    '--pid-file', pidFile, '--summary', childSummary, '--start-when', startFile, '--finish-when', finishFile], { cwd: dir, stdout: 'ignore' });
   const url = await azops.url();
   const childPid = await waitFor(() => fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8')),
     { timeoutMs: 10000, what: 'the build child to start' });
@@ -501,11 +467,14 @@ async function main() {
   for (let i = 0; i < READERS; i++) {
     const reader = fork(path.join(HERE, 'status_reader.mjs'), [statusFile, '10'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     readers.push(reader);
-    started.push(reader);
-    cleanup.processes.push({ stop: async () => { if (reader.exitCode === null) reader.kill('SIGKILL'); } });
+    cleanup.processes.push({
+      stop: async () => { if (reader.exitCode === null) reader.kill('SIGKILL'); },
+      kill: () => reader.kill('SIGKILL'),
+    });
   }
 
   const chromium = await launchChromium();
+  // No `kill`: should the soak have to go at once, Chromium goes with its pipe to this process.
   cleanup.processes.push({ stop: () => chromium.close() });
   const newContext = () => chromium.browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'en-US', timezoneId: 'UTC' });
   const witnessContext = await newContext();
@@ -656,29 +625,7 @@ async function main() {
     final: { file: fileFinal, api: apiFinal, page: pageFinal, exit: azops.exitCode } });
 }
 
-// Last resort when the soak hangs or is interrupted: kill what it started without waiting (Chromium
-// goes with the pipe to this process).
-const started = [];
-function killEverything() {
-  for (const child of started) child.kill('SIGKILL');
-  for (const pid of cleanup.groups) {
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  for (const d of cleanup.dirs) fs.rmSync(d, { recursive: true, force: true });
-}
-const watchdogMs = (SECONDS + 180) * 1000;
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: the soak did not finish within ${watchdogMs / 1000} s`);
-  killEverything();
-  process.exit(1);
-}, watchdogMs);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    console.error(`FAIL: interrupted by ${signal}`);
-    killEverything();
-    process.exit(1);
-  });
-}
+const watchdog = failOnHangOrSignal(cleanup, (SECONDS + 180) * 1000, 'the soak');
 
 let code = 0;
 try {
