@@ -226,6 +226,24 @@ std::vector<json> follow_events(int port, const std::function<void(const json&)>
     return statuses;
 }
 
+// Presses Stop as the page does, with the run's token from beside the status file.
+std::optional<HttpReply> stop_with_token(int port, const std::string& status_file) {
+    const std::string token = read_file(status_file + ".token");
+    return http(port, "POST", "/api/azure-ops/cancel", {"X-Azops-Token: " + token.substr(0, token.find('\n'))});
+}
+
+// Follows the dashboard's events and presses Stop the first time `now` says so; true when the
+// server took the request.
+bool stop_from_page_when(int port, const std::string& status_file, const std::function<bool(const json&)>& now) {
+    bool asked = false;
+    follow_events(port, [&](const json& s) {
+        if (asked || !now(s)) return;
+        const auto reply = stop_with_token(port, status_file);
+        asked = reply && reply->status == 202;
+    });
+    return asked;
+}
+
 std::vector<std::string> timeline_names(const json& status) {
     std::vector<std::string> names;
     for (const auto& entry : status["timeline"]) names.push_back(entry["name"].get<std::string>());
@@ -521,8 +539,7 @@ TEST_CASE("run_waa: Stop on the page ends the run after the current task is fini
     follow_events(port, [&](const json& s) {
         if (with_token || !agent_at_work_in_task_1(s)) return;
         without_token = http(port, "POST", "/api/azure-ops/cancel");
-        const std::string token = read_file(status_file + ".token");
-        with_token = http(port, "POST", "/api/azure-ops/cancel", {"X-Azops-Token: " + token.substr(0, token.find('\n'))});
+        with_token = stop_with_token(port, status_file);
     });
     CHECK(p.wait() == std::optional<int>(130));
     REQUIRE(without_token.has_value());
@@ -592,15 +609,7 @@ TEST_CASE("setup_waa: Stop ends a simulated setup at once, cancelled, exit 130")
     const std::string status_file = (dir / "status.json").string();
     Program p({AZOPS_SETUP_WAA_PATH, "--simulate", "--speed", "100", "--no-open", "--port", "0", "--linger", "0",
                "--status-file", status_file, "--history", ""});
-    const int port = p.dashboard_port();
-    bool asked = false;
-    follow_events(port, [&](const json& s) {
-        if (asked || s["operation"] != "docker_install") return;
-        const std::string token = read_file(status_file + ".token");
-        const auto reply = http(port, "POST", "/api/azure-ops/cancel", {"X-Azops-Token: " + token.substr(0, token.find('\n'))});
-        asked = reply && reply->status == 202;
-    });
-    CHECK(asked);
+    CHECK(stop_from_page_when(p.dashboard_port(), status_file, [](const json& s) { return s["operation"] == "docker_install"; }));
     CHECK(p.wait() == std::optional<int>(130));
     const json s = read_json(status_file);
     CHECK(s["state"] == "cancelled");
@@ -911,15 +920,7 @@ TEST_CASE("run_waa real mode over ssh: WAA's own log read back; a stop waits for
     }
     SUBCASE("Stop on the page") {
         Program p(argv, {"FAKE_WAA_LOG=" + data + "/waa/small_run.log", "FAKE_WAA_PACED=1"});
-        const int port = p.dashboard_port();
-        bool asked = false;
-        follow_events(port, [&](const json& s) {
-            if (asked || !agent_at_work_in_task_1(s)) return;
-            const std::string token = read_file(status_file + ".token");
-            const auto reply = http(port, "POST", "/api/azure-ops/cancel", {"X-Azops-Token: " + token.substr(0, token.find('\n'))});
-            asked = reply && reply->status == 202;
-        });
-        CHECK(asked);
+        CHECK(stop_from_page_when(p.dashboard_port(), status_file, agent_at_work_in_task_1));
         CHECK(p.wait() == std::optional<int>(130));
         const json s = read_json(status_file);
         CHECK(s["state"] == "cancelled");
