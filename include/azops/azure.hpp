@@ -45,6 +45,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <azops/detail/text.hpp>
 #include <azops/log_tail.hpp>
 #include <azops/process.hpp>
 
@@ -110,9 +111,8 @@ struct AzVmCreateResult {
 
 namespace detail::az {
 
-inline char lower_ascii(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using text::lower_ascii;
+using text::trim_space;
 
 inline bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) noexcept {
     if (text.size() < prefix.size()) return false;
@@ -120,13 +120,6 @@ inline bool starts_with_ignoring_case(std::string_view text, std::string_view pr
         if (lower_ascii(text[i]) != lower_ascii(prefix[i])) return false;
     }
     return true;
-}
-
-inline std::string_view trim(std::string_view text) noexcept {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return text.substr(first, last - first + 1);
 }
 
 // At most `limit` characters of what az printed, on one line (each run of blanks and control
@@ -180,7 +173,7 @@ inline std::optional<std::string> text_member(const nlohmann::json& object, cons
 // `show -d` joins several addresses with commas ("203.0.113.47,203.0.113.48").
 inline std::optional<std::string> first_address(const std::optional<std::string>& list) {
     if (!list) return std::nullopt;
-    const std::string_view first = trim(std::string_view(*list).substr(0, list->find(',')));
+    const std::string_view first = trim_space(std::string_view(*list).substr(0, list->find(',')));
     if (first.empty()) return std::nullopt;
     return std::string(first);
 }
@@ -205,7 +198,7 @@ inline void read_common_fields(const nlohmann::json& vm, AzureVmStatus& status) 
 // "VM running" (`show -d`'s powerState, displayStatus) or a bare "running". Anything else is
 // "unknown", so a state Azure adds later is never mistaken for one that is billed differently.
 inline std::string vm_state_from_power_code(std::string_view code) {
-    code = detail::az::trim(code);
+    code = detail::az::trim_space(code);
     for (std::string_view prefix : {std::string_view("PowerState/"), std::string_view("VM ")}) {
         if (detail::az::starts_with_ignoring_case(code, prefix)) {
             code.remove_prefix(prefix.size());
@@ -508,10 +501,10 @@ inline std::string missing_message(std::string_view az_path) {
 inline std::string stderr_reason(std::string_view err) {
     while (!err.empty()) {
         const auto end = err.find('\n');
-        std::string_view line = trim(err.substr(0, end));
+        std::string_view line = trim_space(err.substr(0, end));
         err = end == std::string_view::npos ? std::string_view() : err.substr(end + 1);
         if (line.empty() || starts_with_ignoring_case(line, "WARNING:")) continue;
-        if (starts_with_ignoring_case(line, "ERROR:")) line = trim(line.substr(6));
+        if (starts_with_ignoring_case(line, "ERROR:")) line = trim_space(line.substr(6));
         return preview(line);
     }
     return {};

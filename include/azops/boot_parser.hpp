@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include <azops/detail/text.hpp>
+
 namespace azops {
 
 // The phases of a dockurr/windows container, in the order a first boot goes through them. A boot
@@ -51,21 +53,10 @@ namespace detail::boot {
 
 inline constexpr std::string_view info_marker = "\xE2\x9D\xAF ";  // "❯ " (U+276F)
 
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool contains(std::string_view s, std::string_view part) noexcept {
-    return s.find(part) != std::string_view::npos;
-}
-
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using text::contains;
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
 
 // `docker logs --timestamps` puts `2026-01-28T22:55:14.123456789Z ` before every line.
 inline std::string_view strip_docker_timestamp(std::string_view s) noexcept {
@@ -99,7 +90,7 @@ inline std::optional<double> parse_decimal(std::string_view s, std::size_t& i) n
 // wget's short durations: `28s`, `1m27s`, `1h2m`, `2d3h`, `120d`; the bar form puts spaces between
 // the parts (`1m 27s`); a finished download prints its total time, possibly with a fraction (`0.8s`).
 inline std::optional<double> parse_duration(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_blanks(s);
     if (s.empty()) return std::nullopt;
     double total = 0;
     int last_rank = 5;
@@ -155,7 +146,7 @@ inline std::optional<DownloadProgress> parse_wget_dots(std::string_view s) noexc
     for (std::size_t k = i; k < pct_end; ++k) pct = pct * 10 + (s[k] - '0');
     if (pct > 100) return std::nullopt;
     progress.pct = pct;
-    std::string_view rest = trim(s.substr(pct_end + 1));
+    std::string_view rest = trim_blanks(s.substr(pct_end + 1));
     const std::size_t speed_end = rest.find_first_of(" =");
     if (speed_end == std::string_view::npos) return progress;
     if (rest[speed_end] == '=') {
@@ -227,7 +218,7 @@ struct InfoLine {
 
 inline InfoLine classify_info(std::string_view text) noexcept {
     const auto phase = [&](BootPhase p) { return InfoLine{InfoKind::phase, p, text}; };
-    if (starts_with(text, "ERROR:")) return {InfoKind::error, BootPhase::failed, trim(text.substr(6))};
+    if (starts_with(text, "ERROR:")) return {InfoKind::error, BootPhase::failed, trim_blanks(text.substr(6))};
     if (starts_with(text, "Warning:")) return {InfoKind::warning, BootPhase::waiting, text};
     if (starts_with(text, "Starting ") && contains(text, " for Docker")) return {InfoKind::banner, BootPhase::waiting, text};
     if (starts_with(text, "For support visit") || starts_with(text, "CPU: ")) {
@@ -281,12 +272,12 @@ public:
     bool feed(std::string_view line) {
         namespace boot = detail::boot;
         changed_ = false;
-        line = boot::trim(boot::strip_docker_timestamp(line));
+        line = boot::trim_blanks(boot::strip_docker_timestamp(line));
         // `wget -q --show-progress` never ends its last dot row, so the next `❯` line can follow it.
         const std::size_t marker = line.find(boot::info_marker);
         if (marker != 0) feed_progress(line.substr(0, marker));
         if (marker != std::string_view::npos) {
-            on_info(boot::classify_info(boot::trim(line.substr(marker + boot::info_marker.size()))));
+            on_info(boot::classify_info(boot::trim_blanks(line.substr(marker + boot::info_marker.size()))));
         }
         return changed_;
     }
@@ -343,7 +334,7 @@ private:
 
     void feed_progress(std::string_view line) {
         if (!accepts_download_progress()) return;
-        if (const auto progress = detail::boot::parse_wget(detail::boot::trim(line))) on_download_progress(*progress);
+        if (const auto progress = detail::boot::parse_wget(detail::boot::trim_blanks(line))) on_download_progress(*progress);
     }
 
     bool accepts_download_progress() const noexcept {

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
@@ -31,6 +30,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <azops/detail/text.hpp>
 
 namespace azops {
 
@@ -54,21 +55,10 @@ inline std::string_view to_string(VmState state) noexcept {
 
 namespace detail::cost {
 
-inline std::string lower_trimmed(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) text.remove_suffix(1);
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using text::contains;
+using text::starts_with;
 
-inline bool starts_with(std::string_view text, std::string_view prefix) noexcept {
-    return text.substr(0, prefix.size()) == prefix;
-}
-
-inline bool contains(std::string_view text, std::string_view part) noexcept {
-    return text.find(part) != std::string_view::npos;
-}
+inline std::string lower_trimmed(std::string_view s) { return text::lower_ascii(text::trim_space(s)); }
 
 }  // namespace detail::cost
 

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include <azops/detail/text.hpp>
+
 namespace azops {
 
 enum class BuildOutcome { running, succeeded, failed };
@@ -114,21 +116,10 @@ inline constexpr std::size_t max_vertices = 16384;
 inline constexpr std::size_t max_pending_events = 1024;
 inline constexpr std::size_t max_pull_names = 64;
 
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-inline std::string_view trim_spaces(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using text::ends_with;
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
 
 // Takes 1–7 decimal digits from the front of `s`; more digits than that is no counter docker prints.
 inline std::optional<int> take_int(std::string_view& s) noexcept {
@@ -214,8 +205,8 @@ inline std::optional<StepLabel> parse_step_label(std::string_view s) noexcept {
     label.index = *take_int(index_text);
     label.total = *take_int(total_text);
     if (label.index < 1 || label.index > label.total) return std::nullopt;
-    label.stage = trim_spaces(before);
-    label.instruction = trim_spaces(s.substr(close + 1));
+    label.stage = trim_blanks(before);
+    label.instruction = trim_blanks(s.substr(close + 1));
     return label;
 }
 
@@ -229,12 +220,12 @@ inline bool is_internal_label(std::string_view s) noexcept {
 
 // Splits ` … RUN make   3.2s` (a tty line) into its text and its trailing seconds.
 inline std::pair<std::string_view, std::optional<double>> split_trailing_seconds(std::string_view s) noexcept {
-    s = trim_spaces(s);
+    s = trim_blanks(s);
     const std::size_t space = s.find_last_of(' ');
     if (space == std::string_view::npos) return {s, std::nullopt};
     const auto seconds = parse_seconds(s.substr(space + 1));
     if (!seconds) return {s, std::nullopt};
-    return {trim_spaces(s.substr(0, space)), seconds};
+    return {trim_blanks(s.substr(0, space)), seconds};
 }
 
 inline bool is_hex_id(std::string_view s) noexcept {
@@ -374,11 +365,11 @@ inline bool equals_ignoring_case(std::string_view a, std::string_view upper) noe
 // copy files, a `RUN` that calls a package manager installs dependencies, another `RUN` runs a step,
 // and metadata instructions (`ENV`, `WORKDIR`, `EXPOSE`, …) configure the image.
 inline std::string docker_phase_for_instruction(std::string_view instruction) {
-    std::string_view rest = detail::docker::trim_spaces(instruction);
+    std::string_view rest = detail::docker::trim_blanks(instruction);
     const auto next_word = [&rest] {
         const std::size_t end = std::min(rest.find(' '), rest.size());
         const std::string_view word = rest.substr(0, end);
-        rest = detail::docker::trim_spaces(rest.substr(end));
+        rest = detail::docker::trim_blanks(rest.substr(end));
         return word;
     };
     std::string_view keyword = next_word();
@@ -513,7 +504,7 @@ private:
             return;
         }
         if (format_ == DockerLogFormat::legacy) return;
-        std::string_view body = detail::docker::trim_spaces(line);
+        std::string_view body = detail::docker::trim_blanks(line);
         if (detail::docker::starts_with(body, "=> ")) {
             on_tty_vertex_line(body.substr(3));
         } else if (in_error_block_ && detail::docker::starts_with(body, "> [")) {
@@ -608,13 +599,13 @@ private:
         Vertex& vertex = it->second;
         if (detail::docker::starts_with(rest, "DONE")) {
             return end_vertex(vertex, VertexEnd::done,
-                              detail::docker::parse_seconds(detail::docker::trim_spaces(rest.substr(4))), {});
+                              detail::docker::parse_seconds(detail::docker::trim_blanks(rest.substr(4))), {});
         }
         if (rest == "CACHED") return end_vertex(vertex, VertexEnd::cached, std::nullopt, {});
         if (detail::docker::starts_with(rest, "ERROR")) {
             std::string_view message = rest.substr(5);
             if (detail::docker::starts_with(message, ":")) message.remove_prefix(1);
-            return end_vertex(vertex, VertexEnd::failed, std::nullopt, detail::docker::trim_spaces(message));
+            return end_vertex(vertex, VertexEnd::failed, std::nullopt, detail::docker::trim_blanks(message));
         }
         if (detail::docker::starts_with(rest, "CANCELED"))
             return end_vertex(vertex, VertexEnd::cancelled, std::nullopt, {});
@@ -804,7 +795,7 @@ private:
         detail::docker::StepLabel label;
         label.index = *index;
         label.total = *total;
-        label.instruction = detail::docker::trim_spaces(rest.substr(2));
+        label.instruction = detail::docker::trim_blanks(rest.substr(2));
         const std::size_t pos = open_step(label);
         if (pos == no_step) return;
         legacy_step_ = pos;

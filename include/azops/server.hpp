@@ -59,6 +59,7 @@
 #include <nlohmann/json.hpp>
 
 #include <azops/detail/dashboard_html.hpp>
+#include <azops/detail/text.hpp>
 #include <azops/status.hpp>
 #include <azops/status_writer.hpp>
 #include <azops/tracker.hpp>
@@ -434,14 +435,6 @@ struct ServerOptions {
 };
 
 namespace detail {
-
-inline std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
 
 inline bool is_wildcard_host(std::string_view host) noexcept {
     return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
@@ -1060,8 +1053,8 @@ private:
     }
 
     void add_allowed_host(const std::string& host, bool as_origin) {
-        allowed_hosts_.push_back(detail::ascii_lower(host));
-        if (as_origin) allowed_origins_.push_back("http://" + detail::ascii_lower(host));
+        allowed_hosts_.push_back(detail::text::lower_ascii(host));
+        if (as_origin) allowed_origins_.push_back("http://" + detail::text::lower_ascii(host));
     }
 
     void warn_exposed() const {
@@ -1071,7 +1064,7 @@ private:
     }
 
     static bool listed(const std::vector<std::string>& list, const std::string& value) {
-        const std::string lowered = detail::ascii_lower(value);
+        const std::string lowered = detail::text::lower_ascii(value);
         return std::find(list.begin(), list.end(), lowered) != list.end();
     }
 
@@ -1101,7 +1094,7 @@ private:
         }
         if (req.has_header("Transfer-Encoding")) return refuse(res, 400, "chunked request bodies are not accepted");
         if (req.has_header("Content-Encoding")) return refuse(res, 415, "compressed request bodies are not accepted");
-        if (detail::ascii_lower(req.get_header_value("Content-Type")).find("multipart/") != std::string::npos) {
+        if (detail::text::lower_ascii(req.get_header_value("Content-Type")).find("multipart/") != std::string::npos) {
             return refuse(res, 415, "multipart request bodies are not accepted");
         }
         if (req.has_header("Content-Length")) {
@@ -1152,7 +1145,7 @@ private:
         }
         if (req.has_header("Sec-Fetch-Site")) {
             const auto site = single_header(req, "Sec-Fetch-Site");
-            const std::string value = site ? detail::ascii_lower(*site) : std::string();
+            const std::string value = site ? detail::text::lower_ascii(*site) : std::string();
             if (value != "same-origin" && value != "none") {
                 return answer(403, false, "cross-site request refused");
             }

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include <azops/detail/text.hpp>
+
 namespace azops {
 
 enum class WaaEventKind { task_started, task_finished, benchmark_finished };
@@ -57,25 +59,14 @@ struct WaaEvent {
 
 namespace detail::waa {
 
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline std::string_view trim_end(std::string_view s) noexcept {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return trim_end(s);
-}
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
+using text::trim_end_blanks;
 
 // The whole of `s` as a finite number (`0.00`, `0.2`, `1e-05`), locale-independent.
 inline std::optional<double> parse_number(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_blanks(s);
     if (s.empty() || !(is_digit(s[0]) || s[0] == '-' || s[0] == '.')) return std::nullopt;
     double value = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -223,7 +214,7 @@ public:
     bool feed(std::string_view line) {
         namespace waa = detail::waa;
         changed_ = false;
-        line = waa::trim_end(line);  // leading blanks mark a traceback's frames
+        line = waa::trim_end_blanks(line);  // leading blanks mark a traceback's frames
         const auto prefix = waa::find_prefix(line);
         if (prefix) {
             if (log_time_ != prefix->time) log_time_.assign(prefix->time.data(), prefix->time.size());
@@ -354,13 +345,13 @@ private:
             }
         } else if (starts_with(m, "[Domain]: ")) {
             saw_waa();
-            pending_domain_ = std::string(waa::trim(m.substr(10)));
+            pending_domain_ = std::string(waa::trim_blanks(m.substr(10)));
         } else if (starts_with(m, "[Example ID]: ")) {
             saw_waa();
-            const std::string_view id = waa::trim(m.substr(14));
+            const std::string_view id = waa::trim_blanks(m.substr(14));
             if (!id.empty()) start_task(id);
         } else if (starts_with(m, "[Instruction]: ")) {
-            set_text(instruction_, waa::clip(waa::trim(m.substr(15)), 400));
+            set_text(instruction_, waa::clip(waa::trim_blanks(m.substr(15)), 400));
         } else if (starts_with(m, "Step ")) {
             on_step(m.substr(5));
         } else if (starts_with(m, "Running evaluator")) {
@@ -369,7 +360,7 @@ private:
         } else if (starts_with(m, "Result: ")) {
             if (const auto value = waa::parse_number(m.substr(8))) on_result(*value);
         } else if (starts_with(m, "Finished ")) {
-            if (const auto task = waa::domain_and_id(waa::trim(m.substr(9)))) {
+            if (const auto task = waa::domain_and_id(waa::trim_blanks(m.substr(9)))) {
                 on_task_end(task->first, task->second, std::nullopt);
             }
         } else if (starts_with(m, "Exception in ") && on_task_exception(m.substr(13))) {
@@ -386,7 +377,7 @@ private:
             set_stage(Stage::waiting_for_server);
         } else if (starts_with(m, "Failed to get hello:")) {
             advance_stage(Stage::waiting_for_server);
-            if (stage_ == Stage::waiting_for_server) set_text(server_note_, std::string(waa::trim(m.substr(20))));
+            if (stage_ == Stage::waiting_for_server) set_text(server_note_, std::string(waa::trim_blanks(m.substr(20))));
         } else if (starts_with(m, "Response from server:") || starts_with(m, "Windows Agent Arena: Starting") ||
                    starts_with(m, "TESTING ON TASK JSON PATH:")) {
             saw_waa();
@@ -440,7 +431,7 @@ private:
         progressed();
         advance_stage(Stage::running);
         set_step(*number);
-        set_text(last_action_, detail::waa::clip(detail::waa::trim(rest.substr(colon + 1)), 200));
+        set_text(last_action_, detail::waa::clip(detail::waa::trim_blanks(rest.substr(colon + 1)), 200));
     }
 
     void on_result(double value) {

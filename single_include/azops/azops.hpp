@@ -1268,6 +1268,68 @@ private:
 #include <utility>
 #include <vector>
 
+// #include <azops/detail/text.hpp> — begin
+// azops/detail/text.hpp — the small text tests the parsers, the cost model, the az runner and the
+// server share.
+//
+// Owns: prefix, suffix and substring tests, digit tests, trimming (blanks, or all ASCII white space)
+// and ASCII lower-casing. Byte-wise and locale-free on purpose: what they read is machine output, VM
+// size names and HTTP headers, never prose in the user's language.
+// Thread-safety: pure functions. Errors: none.
+
+#include <string>
+#include <string_view>
+
+namespace azops::detail::text {
+
+inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+inline bool contains(std::string_view s, std::string_view part) noexcept {
+    return s.find(part) != std::string_view::npos;
+}
+
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+inline bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// Without trailing spaces and tabs.
+inline std::string_view trim_end_blanks(std::string_view s) noexcept {
+    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+// Without leading and trailing spaces and tabs (what separates the fields of a log line).
+inline std::string_view trim_blanks(std::string_view s) noexcept {
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    return trim_end_blanks(s);
+}
+
+// Without leading and trailing ASCII white space, line ends included (a value read from a file or
+// from a command's whole output).
+inline std::string_view trim_space(std::string_view s) noexcept {
+    constexpr std::string_view space = " \t\n\v\f\r";
+    const auto first = s.find_first_not_of(space);
+    if (first == std::string_view::npos) return {};
+    return s.substr(first, s.find_last_not_of(space) - first + 1);
+}
+
+inline char lower_ascii(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+inline std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = lower_ascii(c);
+    return out;
+}
+
+}  // namespace azops::detail::text
+// #include <azops/detail/text.hpp> — end
+
 namespace azops {
 
 enum class BuildOutcome { running, succeeded, failed };
@@ -1356,21 +1418,10 @@ inline constexpr std::size_t max_vertices = 16384;
 inline constexpr std::size_t max_pending_events = 1024;
 inline constexpr std::size_t max_pull_names = 64;
 
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-inline std::string_view trim_spaces(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using text::ends_with;
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
 
 // Takes 1–7 decimal digits from the front of `s`; more digits than that is no counter docker prints.
 inline std::optional<int> take_int(std::string_view& s) noexcept {
@@ -1456,8 +1507,8 @@ inline std::optional<StepLabel> parse_step_label(std::string_view s) noexcept {
     label.index = *take_int(index_text);
     label.total = *take_int(total_text);
     if (label.index < 1 || label.index > label.total) return std::nullopt;
-    label.stage = trim_spaces(before);
-    label.instruction = trim_spaces(s.substr(close + 1));
+    label.stage = trim_blanks(before);
+    label.instruction = trim_blanks(s.substr(close + 1));
     return label;
 }
 
@@ -1471,12 +1522,12 @@ inline bool is_internal_label(std::string_view s) noexcept {
 
 // Splits ` … RUN make   3.2s` (a tty line) into its text and its trailing seconds.
 inline std::pair<std::string_view, std::optional<double>> split_trailing_seconds(std::string_view s) noexcept {
-    s = trim_spaces(s);
+    s = trim_blanks(s);
     const std::size_t space = s.find_last_of(' ');
     if (space == std::string_view::npos) return {s, std::nullopt};
     const auto seconds = parse_seconds(s.substr(space + 1));
     if (!seconds) return {s, std::nullopt};
-    return {trim_spaces(s.substr(0, space)), seconds};
+    return {trim_blanks(s.substr(0, space)), seconds};
 }
 
 inline bool is_hex_id(std::string_view s) noexcept {
@@ -1616,11 +1667,11 @@ inline bool equals_ignoring_case(std::string_view a, std::string_view upper) noe
 // copy files, a `RUN` that calls a package manager installs dependencies, another `RUN` runs a step,
 // and metadata instructions (`ENV`, `WORKDIR`, `EXPOSE`, …) configure the image.
 inline std::string docker_phase_for_instruction(std::string_view instruction) {
-    std::string_view rest = detail::docker::trim_spaces(instruction);
+    std::string_view rest = detail::docker::trim_blanks(instruction);
     const auto next_word = [&rest] {
         const std::size_t end = std::min(rest.find(' '), rest.size());
         const std::string_view word = rest.substr(0, end);
-        rest = detail::docker::trim_spaces(rest.substr(end));
+        rest = detail::docker::trim_blanks(rest.substr(end));
         return word;
     };
     std::string_view keyword = next_word();
@@ -1755,7 +1806,7 @@ private:
             return;
         }
         if (format_ == DockerLogFormat::legacy) return;
-        std::string_view body = detail::docker::trim_spaces(line);
+        std::string_view body = detail::docker::trim_blanks(line);
         if (detail::docker::starts_with(body, "=> ")) {
             on_tty_vertex_line(body.substr(3));
         } else if (in_error_block_ && detail::docker::starts_with(body, "> [")) {
@@ -1850,13 +1901,13 @@ private:
         Vertex& vertex = it->second;
         if (detail::docker::starts_with(rest, "DONE")) {
             return end_vertex(vertex, VertexEnd::done,
-                              detail::docker::parse_seconds(detail::docker::trim_spaces(rest.substr(4))), {});
+                              detail::docker::parse_seconds(detail::docker::trim_blanks(rest.substr(4))), {});
         }
         if (rest == "CACHED") return end_vertex(vertex, VertexEnd::cached, std::nullopt, {});
         if (detail::docker::starts_with(rest, "ERROR")) {
             std::string_view message = rest.substr(5);
             if (detail::docker::starts_with(message, ":")) message.remove_prefix(1);
-            return end_vertex(vertex, VertexEnd::failed, std::nullopt, detail::docker::trim_spaces(message));
+            return end_vertex(vertex, VertexEnd::failed, std::nullopt, detail::docker::trim_blanks(message));
         }
         if (detail::docker::starts_with(rest, "CANCELED"))
             return end_vertex(vertex, VertexEnd::cancelled, std::nullopt, {});
@@ -2046,7 +2097,7 @@ private:
         detail::docker::StepLabel label;
         label.index = *index;
         label.total = *total;
-        label.instruction = detail::docker::trim_spaces(rest.substr(2));
+        label.instruction = detail::docker::trim_blanks(rest.substr(2));
         const std::size_t pos = open_step(label);
         if (pos == no_step) return;
         legacy_step_ = pos;
@@ -2343,6 +2394,7 @@ private:
 #include <string>
 #include <string_view>
 
+
 namespace azops {
 
 // The phases of a dockurr/windows container, in the order a first boot goes through them. A boot
@@ -2379,21 +2431,10 @@ namespace detail::boot {
 
 inline constexpr std::string_view info_marker = "\xE2\x9D\xAF ";  // "❯ " (U+276F)
 
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool contains(std::string_view s, std::string_view part) noexcept {
-    return s.find(part) != std::string_view::npos;
-}
-
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using text::contains;
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
 
 // `docker logs --timestamps` puts `2026-01-28T22:55:14.123456789Z ` before every line.
 inline std::string_view strip_docker_timestamp(std::string_view s) noexcept {
@@ -2427,7 +2468,7 @@ inline std::optional<double> parse_decimal(std::string_view s, std::size_t& i) n
 // wget's short durations: `28s`, `1m27s`, `1h2m`, `2d3h`, `120d`; the bar form puts spaces between
 // the parts (`1m 27s`); a finished download prints its total time, possibly with a fraction (`0.8s`).
 inline std::optional<double> parse_duration(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_blanks(s);
     if (s.empty()) return std::nullopt;
     double total = 0;
     int last_rank = 5;
@@ -2483,7 +2524,7 @@ inline std::optional<DownloadProgress> parse_wget_dots(std::string_view s) noexc
     for (std::size_t k = i; k < pct_end; ++k) pct = pct * 10 + (s[k] - '0');
     if (pct > 100) return std::nullopt;
     progress.pct = pct;
-    std::string_view rest = trim(s.substr(pct_end + 1));
+    std::string_view rest = trim_blanks(s.substr(pct_end + 1));
     const std::size_t speed_end = rest.find_first_of(" =");
     if (speed_end == std::string_view::npos) return progress;
     if (rest[speed_end] == '=') {
@@ -2555,7 +2596,7 @@ struct InfoLine {
 
 inline InfoLine classify_info(std::string_view text) noexcept {
     const auto phase = [&](BootPhase p) { return InfoLine{InfoKind::phase, p, text}; };
-    if (starts_with(text, "ERROR:")) return {InfoKind::error, BootPhase::failed, trim(text.substr(6))};
+    if (starts_with(text, "ERROR:")) return {InfoKind::error, BootPhase::failed, trim_blanks(text.substr(6))};
     if (starts_with(text, "Warning:")) return {InfoKind::warning, BootPhase::waiting, text};
     if (starts_with(text, "Starting ") && contains(text, " for Docker")) return {InfoKind::banner, BootPhase::waiting, text};
     if (starts_with(text, "For support visit") || starts_with(text, "CPU: ")) {
@@ -2609,12 +2650,12 @@ public:
     bool feed(std::string_view line) {
         namespace boot = detail::boot;
         changed_ = false;
-        line = boot::trim(boot::strip_docker_timestamp(line));
+        line = boot::trim_blanks(boot::strip_docker_timestamp(line));
         // `wget -q --show-progress` never ends its last dot row, so the next `❯` line can follow it.
         const std::size_t marker = line.find(boot::info_marker);
         if (marker != 0) feed_progress(line.substr(0, marker));
         if (marker != std::string_view::npos) {
-            on_info(boot::classify_info(boot::trim(line.substr(marker + boot::info_marker.size()))));
+            on_info(boot::classify_info(boot::trim_blanks(line.substr(marker + boot::info_marker.size()))));
         }
         return changed_;
     }
@@ -2671,7 +2712,7 @@ private:
 
     void feed_progress(std::string_view line) {
         if (!accepts_download_progress()) return;
-        if (const auto progress = detail::boot::parse_wget(detail::boot::trim(line))) on_download_progress(*progress);
+        if (const auto progress = detail::boot::parse_wget(detail::boot::trim_blanks(line))) on_download_progress(*progress);
     }
 
     bool accepts_download_progress() const noexcept {
@@ -2857,6 +2898,7 @@ private:
 #include <utility>
 #include <vector>
 
+
 namespace azops {
 
 enum class WaaEventKind { task_started, task_finished, benchmark_finished };
@@ -2889,25 +2931,14 @@ struct WaaEvent {
 
 namespace detail::waa {
 
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-inline std::string_view trim_end(std::string_view s) noexcept {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return trim_end(s);
-}
+using text::is_digit;
+using text::starts_with;
+using text::trim_blanks;
+using text::trim_end_blanks;
 
 // The whole of `s` as a finite number (`0.00`, `0.2`, `1e-05`), locale-independent.
 inline std::optional<double> parse_number(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_blanks(s);
     if (s.empty() || !(is_digit(s[0]) || s[0] == '-' || s[0] == '.')) return std::nullopt;
     double value = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -3055,7 +3086,7 @@ public:
     bool feed(std::string_view line) {
         namespace waa = detail::waa;
         changed_ = false;
-        line = waa::trim_end(line);  // leading blanks mark a traceback's frames
+        line = waa::trim_end_blanks(line);  // leading blanks mark a traceback's frames
         const auto prefix = waa::find_prefix(line);
         if (prefix) {
             if (log_time_ != prefix->time) log_time_.assign(prefix->time.data(), prefix->time.size());
@@ -3186,13 +3217,13 @@ private:
             }
         } else if (starts_with(m, "[Domain]: ")) {
             saw_waa();
-            pending_domain_ = std::string(waa::trim(m.substr(10)));
+            pending_domain_ = std::string(waa::trim_blanks(m.substr(10)));
         } else if (starts_with(m, "[Example ID]: ")) {
             saw_waa();
-            const std::string_view id = waa::trim(m.substr(14));
+            const std::string_view id = waa::trim_blanks(m.substr(14));
             if (!id.empty()) start_task(id);
         } else if (starts_with(m, "[Instruction]: ")) {
-            set_text(instruction_, waa::clip(waa::trim(m.substr(15)), 400));
+            set_text(instruction_, waa::clip(waa::trim_blanks(m.substr(15)), 400));
         } else if (starts_with(m, "Step ")) {
             on_step(m.substr(5));
         } else if (starts_with(m, "Running evaluator")) {
@@ -3201,7 +3232,7 @@ private:
         } else if (starts_with(m, "Result: ")) {
             if (const auto value = waa::parse_number(m.substr(8))) on_result(*value);
         } else if (starts_with(m, "Finished ")) {
-            if (const auto task = waa::domain_and_id(waa::trim(m.substr(9)))) {
+            if (const auto task = waa::domain_and_id(waa::trim_blanks(m.substr(9)))) {
                 on_task_end(task->first, task->second, std::nullopt);
             }
         } else if (starts_with(m, "Exception in ") && on_task_exception(m.substr(13))) {
@@ -3218,7 +3249,7 @@ private:
             set_stage(Stage::waiting_for_server);
         } else if (starts_with(m, "Failed to get hello:")) {
             advance_stage(Stage::waiting_for_server);
-            if (stage_ == Stage::waiting_for_server) set_text(server_note_, std::string(waa::trim(m.substr(20))));
+            if (stage_ == Stage::waiting_for_server) set_text(server_note_, std::string(waa::trim_blanks(m.substr(20))));
         } else if (starts_with(m, "Response from server:") || starts_with(m, "Windows Agent Arena: Starting") ||
                    starts_with(m, "TESTING ON TASK JSON PATH:")) {
             saw_waa();
@@ -3272,7 +3303,7 @@ private:
         progressed();
         advance_stage(Stage::running);
         set_step(*number);
-        set_text(last_action_, detail::waa::clip(detail::waa::trim(rest.substr(colon + 1)), 200));
+        set_text(last_action_, detail::waa::clip(detail::waa::trim_blanks(rest.substr(colon + 1)), 200));
     }
 
     void on_result(double value) {
@@ -3576,7 +3607,6 @@ private:
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
@@ -3593,6 +3623,7 @@ private:
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
 
 namespace azops {
 
@@ -3616,21 +3647,10 @@ inline std::string_view to_string(VmState state) noexcept {
 
 namespace detail::cost {
 
-inline std::string lower_trimmed(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) text.remove_suffix(1);
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using text::contains;
+using text::starts_with;
 
-inline bool starts_with(std::string_view text, std::string_view prefix) noexcept {
-    return text.substr(0, prefix.size()) == prefix;
-}
-
-inline bool contains(std::string_view text, std::string_view part) noexcept {
-    return text.find(part) != std::string_view::npos;
-}
+inline std::string lower_trimmed(std::string_view s) { return text::lower_ascii(text::trim_space(s)); }
 
 }  // namespace detail::cost
 
@@ -6651,9 +6671,8 @@ struct AzVmCreateResult {
 
 namespace detail::az {
 
-inline char lower_ascii(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using text::lower_ascii;
+using text::trim_space;
 
 inline bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) noexcept {
     if (text.size() < prefix.size()) return false;
@@ -6661,13 +6680,6 @@ inline bool starts_with_ignoring_case(std::string_view text, std::string_view pr
         if (lower_ascii(text[i]) != lower_ascii(prefix[i])) return false;
     }
     return true;
-}
-
-inline std::string_view trim(std::string_view text) noexcept {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    const auto last = text.find_last_not_of(" \t\r\n");
-    return text.substr(first, last - first + 1);
 }
 
 // At most `limit` characters of what az printed, on one line (each run of blanks and control
@@ -6721,7 +6733,7 @@ inline std::optional<std::string> text_member(const nlohmann::json& object, cons
 // `show -d` joins several addresses with commas ("203.0.113.47,203.0.113.48").
 inline std::optional<std::string> first_address(const std::optional<std::string>& list) {
     if (!list) return std::nullopt;
-    const std::string_view first = trim(std::string_view(*list).substr(0, list->find(',')));
+    const std::string_view first = trim_space(std::string_view(*list).substr(0, list->find(',')));
     if (first.empty()) return std::nullopt;
     return std::string(first);
 }
@@ -6746,7 +6758,7 @@ inline void read_common_fields(const nlohmann::json& vm, AzureVmStatus& status) 
 // "VM running" (`show -d`'s powerState, displayStatus) or a bare "running". Anything else is
 // "unknown", so a state Azure adds later is never mistaken for one that is billed differently.
 inline std::string vm_state_from_power_code(std::string_view code) {
-    code = detail::az::trim(code);
+    code = detail::az::trim_space(code);
     for (std::string_view prefix : {std::string_view("PowerState/"), std::string_view("VM ")}) {
         if (detail::az::starts_with_ignoring_case(code, prefix)) {
             code.remove_prefix(prefix.size());
@@ -7049,10 +7061,10 @@ inline std::string missing_message(std::string_view az_path) {
 inline std::string stderr_reason(std::string_view err) {
     while (!err.empty()) {
         const auto end = err.find('\n');
-        std::string_view line = trim(err.substr(0, end));
+        std::string_view line = trim_space(err.substr(0, end));
         err = end == std::string_view::npos ? std::string_view() : err.substr(end + 1);
         if (line.empty() || starts_with_ignoring_case(line, "WARNING:")) continue;
-        if (starts_with_ignoring_case(line, "ERROR:")) line = trim(line.substr(6));
+        if (starts_with_ignoring_case(line, "ERROR:")) line = trim_space(line.substr(6));
         return preview(line);
     }
     return {};
@@ -8978,14 +8990,6 @@ struct ServerOptions {
 
 namespace detail {
 
-inline std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 inline bool is_wildcard_host(std::string_view host) noexcept {
     return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
 }
@@ -9603,8 +9607,8 @@ private:
     }
 
     void add_allowed_host(const std::string& host, bool as_origin) {
-        allowed_hosts_.push_back(detail::ascii_lower(host));
-        if (as_origin) allowed_origins_.push_back("http://" + detail::ascii_lower(host));
+        allowed_hosts_.push_back(detail::text::lower_ascii(host));
+        if (as_origin) allowed_origins_.push_back("http://" + detail::text::lower_ascii(host));
     }
 
     void warn_exposed() const {
@@ -9614,7 +9618,7 @@ private:
     }
 
     static bool listed(const std::vector<std::string>& list, const std::string& value) {
-        const std::string lowered = detail::ascii_lower(value);
+        const std::string lowered = detail::text::lower_ascii(value);
         return std::find(list.begin(), list.end(), lowered) != list.end();
     }
 
@@ -9644,7 +9648,7 @@ private:
         }
         if (req.has_header("Transfer-Encoding")) return refuse(res, 400, "chunked request bodies are not accepted");
         if (req.has_header("Content-Encoding")) return refuse(res, 415, "compressed request bodies are not accepted");
-        if (detail::ascii_lower(req.get_header_value("Content-Type")).find("multipart/") != std::string::npos) {
+        if (detail::text::lower_ascii(req.get_header_value("Content-Type")).find("multipart/") != std::string::npos) {
             return refuse(res, 415, "multipart request bodies are not accepted");
         }
         if (req.has_header("Content-Length")) {
@@ -9695,7 +9699,7 @@ private:
         }
         if (req.has_header("Sec-Fetch-Site")) {
             const auto site = single_header(req, "Sec-Fetch-Site");
-            const std::string value = site ? detail::ascii_lower(*site) : std::string();
+            const std::string value = site ? detail::text::lower_ascii(*site) : std::string();
             if (value != "same-origin" && value != "none") {
                 return answer(403, false, "cross-site request refused");
             }
