@@ -1090,6 +1090,23 @@ TEST_CASE("keep-alive: requests on one connection are answered in turn") {
     CHECK(answers == 3);
 }
 
+TEST_CASE("keep-alive: a connection closes after keep_alive_max_requests answers, the last saying so") {
+    CHECK(azops::ServerOptions{}.keep_alive_max_requests == 100);
+    auto options = test_options();
+    options.keep_alive_max_requests = 3;
+    Served s(options);
+    Conn conn(s.port);
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: " + host_of(s.port) + "\r\n\r\n";
+    REQUIRE(conn.send(request + request + request + request));
+    const auto raw = conn.read_to_end();
+    REQUIRE(raw);  // the server closed the connection
+    std::vector<std::size_t> answers;
+    for (auto at = raw->find("HTTP/1.1 200"); at != std::string::npos; at = raw->find("HTTP/1.1 200", at + 1)) answers.push_back(at);
+    REQUIRE(answers.size() == 3);  // the fourth request was not read
+    CHECK(lower(raw->substr(answers.back())).find("connection: close") != std::string::npos);
+    CHECK(lower(raw->substr(0, answers.back())).find("connection: close") == std::string::npos);
+}
+
 TEST_CASE("a throwing handler answers a generic 500 and never leaks the exception text") {
     Served s;
     s.feed->throw_on_snapshot = true;

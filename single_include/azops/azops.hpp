@@ -8978,7 +8978,7 @@ struct ServerOptions {
     std::size_t worker_threads = 96;   // raised to max_streams + 16 when lower
     std::size_t max_body_bytes = 4096;
     std::chrono::milliseconds keep_alive_timeout{1000};  // an idle connection holds a worker this long
-    std::size_t keep_alive_max_requests = 20;
+    std::size_t keep_alive_max_requests = 100;  // then the connection closes, letting waiting ones in
     std::chrono::milliseconds read_timeout{2000};      // per read
     std::chrono::milliseconds write_timeout{2000};     // per write
     std::chrono::milliseconds request_timeout{5000};   // a request's head and body must arrive within
