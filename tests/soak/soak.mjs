@@ -16,7 +16,9 @@
 // that fifty pages of a flooding log on a small machine lag rather than starve azops.
 //
 // Pass: from the end of the warm-up (first 30 s) to the drop, RSS grows (median of the last 5 s
-// against that of the first 5 s) by at most 10 % and 8 MiB; once viewers drop the
+// against that of the first 5 s) by at most 8 MiB, and by at most 10 % or 2 MiB, whichever is more
+// (2 MiB, the benchmarks' own bound for flat: a server of 14 MiB with 99 threads settles by more
+// than 10 % as its threads' stacks and malloc arenas reach their high-water marks); once viewers drop the
 // thread count is back to its value before any viewer came (± 2); no status read, event or answer is
 // unparsable; no 5xx; no script error in a page; the heartbeat never looks stale to a reader; and
 // the final state, succeeded, is seen in the status file, over the HTTP API and in the open page,
@@ -41,7 +43,9 @@ const WARMUP_S = 30;
 const DROP_BEFORE_END_S = 15;
 const RSS_GROWTH_RATIO = 0.10;
 const RSS_GROWTH_KIB = 8 * 1024;
+const RSS_SETTLING_KIB = 2 * 1024;
 const RSS_WINDOW = 5;
+const MIN_SECONDS = WARMUP_S + DROP_BEFORE_END_S + 2 * RSS_WINDOW + 5;
 const THREAD_SLACK = 2;
 const STALE_AFTER_S = 10;
 
@@ -72,7 +76,8 @@ const SSE_CLIENTS = Number(opts['sse-clients']);
 const RELOAD_MS = Number(opts['reload-ms']);
 const usage = [
   [!opts.azops || !fs.existsSync(opts.azops), `no azops binary (--azops or AZOPS_BIN): '${opts.azops}'`],
-  [!(SECONDS >= WARMUP_S + DROP_BEFORE_END_S + 5), `--seconds must be at least ${WARMUP_S + DROP_BEFORE_END_S + 5}`],
+  // Memory is judged on two windows of RSS_WINDOW samples (one a second) between warm-up and drop.
+  [!(SECONDS >= MIN_SECONDS), `--seconds must be at least ${MIN_SECONDS}`],
   [!(PAGES >= 1 && PER_CONTEXT >= 1 && PER_CONTEXT <= 5), '--pages ≥ 1 and --pages-per-context 1..5'],
   [!(RATE > 0 && READERS >= 0 && SSE_CLIENTS >= 0 && RELOAD_MS > 0), '--rate, --readers, --sse-clients, --reload-ms'],
 ].filter(([bad]) => bad).map(([, why]) => why);
@@ -412,7 +417,7 @@ function summaryTable(r) {
   const rows = [
     ['azops RSS (MiB)', `${r.measureFromS.toFixed(0)} s to the drop: first ${mib(r.rss.first)}, last ${mib(r.rss.last)} ` +
       `(medians of ${RSS_WINDOW} s), min ${mib(r.rss.min)}, max ${mib(r.rss.max)}; growth ${mib(r.rss.growth)} MiB ` +
-      `(${(100 * r.rss.growth / r.rss.first).toFixed(1)} %), limit ${RSS_GROWTH_RATIO * 100} % and ${RSS_GROWTH_KIB / 1024} MiB; ` +
+      `(${(100 * r.rss.growth / r.rss.first).toFixed(1)} %), limit ${RSS_GROWTH_KIB / 1024} MiB and the more of ${RSS_GROWTH_RATIO * 100} % and ${RSS_SETTLING_KIB / 1024} MiB; ` +
       `at the end ${mib(r.rss.after)}`],
     ['azops threads', `before viewers ${r.threads.baseline}, peak ${r.threads.peak}, after viewers dropped ${r.threads.after} (± ${THREAD_SLACK})`],
     ['azops CPU', `${r.cpuPct.toFixed(0)} % of one core on average over the load (${r.samples} samples)`],
@@ -607,7 +612,7 @@ async function main() {
     min: Math.min(...rssValues), max: Math.max(...rssValues), after: samples[samples.length - 1].rssKiB,
   };
   rss.growth = rss.last - rss.first;
-  if (rss.growth > RSS_GROWTH_KIB || rss.growth > RSS_GROWTH_RATIO * rss.first) {
+  if (rss.growth > RSS_GROWTH_KIB || rss.growth > Math.max(RSS_GROWTH_RATIO * rss.first, RSS_SETTLING_KIB)) {
     fail(`RSS grew ${(rss.growth / 1024).toFixed(1)} MiB between the warm-up and the drop (from ${(rss.first / 1024).toFixed(1)} MiB)`);
   }
   const threads = { baseline: baseline.threads, peak: Math.max(...samples.map((s) => s.threads)), after: afterDrop.threads };
