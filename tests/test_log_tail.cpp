@@ -260,12 +260,15 @@ TEST_CASE("LineSplitter: a redraw after a line too long to keep shows the redraw
     }
 }
 
-TEST_CASE("LogTail: replace_last rewrites the newest line, or pushes into an empty tail") {
+TEST_CASE("LogTail: replace_last rewrites the newest line, or pushes into an empty tail; last reads it") {
     azops::LogTail tail(3);
+    CHECK(tail.last().empty());
     tail.replace_last("only");
+    CHECK(tail.last() == "only");
     CHECK(tail.lines() == std::vector<std::string>{"only"});
     for (int i = 1; i <= 4; ++i) tail.push("line " + std::to_string(i));
     tail.replace_last("line 4, redrawn");
     CHECK(tail.lines() == std::vector<std::string>{"line 2", "line 3", "line 4, redrawn"});
+    CHECK(tail.last() == "line 4, redrawn");
     CHECK(tail.total_lines() == 5);
 }

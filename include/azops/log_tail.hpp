@@ -338,8 +338,11 @@ public:
     // Replaces the newest line (a line still being redrawn); pushes when there is none.
     void replace_last(std::string_view line) {
         if (size_ == 0) return push(line);
-        ring_[(next_ == 0 ? ring_.size() : next_) - 1].assign(line.data(), line.size());
+        ring_[newest()].assign(line.data(), line.size());
     }
+
+    // The newest line; empty when there is none.
+    std::string_view last() const noexcept { return size_ == 0 ? std::string_view() : std::string_view(ring_[newest()]); }
 
     std::vector<std::string> lines() const {
         std::vector<std::string> out;
@@ -354,6 +357,8 @@ public:
     std::uint64_t total_lines() const noexcept { return total_; }
 
 private:
+    std::size_t newest() const noexcept { return (next_ == 0 ? ring_.size() : next_) - 1; }
+
     std::vector<std::string> ring_;
     std::size_t next_ = 0;
     std::size_t size_ = 0;

@@ -488,15 +488,14 @@ private:
             return;
         }
         drawing_ = false;
-        if (clean != drawn_) read_line_locked(clean, t);  // the parser has read its last drawing
+        if (clean != tail_.last()) read_line_locked(clean, t);  // the parser has read its last drawing
         tail_.replace_last(clean);
     }
 
     // A sanitised drawing of a line that has not ended.
     void take_drawing_locked(std::string_view clean, double t) {
-        if (clean.empty() || (drawing_ && clean == drawn_)) return;
+        if (clean.empty() || (drawing_ && clean == tail_.last())) return;
         read_line_locked(clean, t);
-        drawn_.assign(clean.data(), clean.size());
         if (drawing_) {
             tail_.replace_last(clean);
         } else {
@@ -708,8 +707,7 @@ private:
     mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
     OpsStatus status_;
     LogTail tail_;
-    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended
-    std::string drawn_;     // that drawing, as the parser read it
+    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended (the parser read it)
     Clock::time_point epoch_{};
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;

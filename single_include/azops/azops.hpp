@@ -360,8 +360,11 @@ public:
     // Replaces the newest line (a line still being redrawn); pushes when there is none.
     void replace_last(std::string_view line) {
         if (size_ == 0) return push(line);
-        ring_[(next_ == 0 ? ring_.size() : next_) - 1].assign(line.data(), line.size());
+        ring_[newest()].assign(line.data(), line.size());
     }
+
+    // The newest line; empty when there is none.
+    std::string_view last() const noexcept { return size_ == 0 ? std::string_view() : std::string_view(ring_[newest()]); }
 
     std::vector<std::string> lines() const {
         std::vector<std::string> out;
@@ -376,6 +379,8 @@ public:
     std::uint64_t total_lines() const noexcept { return total_; }
 
 private:
+    std::size_t newest() const noexcept { return (next_ == 0 ? ring_.size() : next_) - 1; }
+
     std::vector<std::string> ring_;
     std::size_t next_ = 0;
     std::size_t size_ = 0;
@@ -6316,15 +6321,14 @@ private:
             return;
         }
         drawing_ = false;
-        if (clean != drawn_) read_line_locked(clean, t);  // the parser has read its last drawing
+        if (clean != tail_.last()) read_line_locked(clean, t);  // the parser has read its last drawing
         tail_.replace_last(clean);
     }
 
     // A sanitised drawing of a line that has not ended.
     void take_drawing_locked(std::string_view clean, double t) {
-        if (clean.empty() || (drawing_ && clean == drawn_)) return;
+        if (clean.empty() || (drawing_ && clean == tail_.last())) return;
         read_line_locked(clean, t);
-        drawn_.assign(clean.data(), clean.size());
         if (drawing_) {
             tail_.replace_last(clean);
         } else {
@@ -6536,8 +6540,7 @@ private:
     mutable std::mutex mutex_;  // guards everything below up to publish_mutex_
     OpsStatus status_;
     LogTail tail_;
-    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended
-    std::string drawn_;     // that drawing, as the parser read it
+    bool drawing_ = false;  // the tail's last line is a drawing of a line that has not ended (the parser read it)
     Clock::time_point epoch_{};
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;
