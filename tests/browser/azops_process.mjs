@@ -127,20 +127,21 @@ export class Cleanup {
 
   async run() {
     for (const p of this.processes.splice(0)) await p.stop();
-    for (const pid of this.groups.splice(0)) {
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    for (const d of this.dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    this.killGroupsAndRemoveDirs();
   }
 
   // The last resort of a hung or interrupted script: SIGKILL to all it tracks that can be killed
   // (entries without `kill` go by other means), without waiting.
   killNow() {
-    for (const p of this.processes) if (p.kill) p.kill();
-    for (const pid of this.groups) {
+    for (const p of this.processes.splice(0)) if (p.kill) p.kill();
+    this.killGroupsAndRemoveDirs();
+  }
+
+  killGroupsAndRemoveDirs() {
+    for (const pid of this.groups.splice(0)) {
       try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
     }
-    for (const d of this.dirs) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of this.dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   }
 }
 
